@@ -1,0 +1,40 @@
+# One entry point per task. Every target bootstraps .venv on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+PYTEST_WORKERS ?= 2
+
+.PHONY: venv demo test lint format bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+## demo: train, track, register, promote and load a model on the embedded default store
+demo: venv
+	$(BIN)/python examples/demo.py
+
+## test: the whole suite, SQLite and the real PostgreSQL (see .ci/run for starting it)
+test: venv
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --timeout=600
+
+lint: venv
+	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff format --check src tests benchmarks examples
+	$(BIN)/mypy
+
+format: venv
+	$(BIN)/ruff format src tests benchmarks examples
+	$(BIN)/ruff check --fix src tests benchmarks examples
+
+## bench: mlcycle side by side with the tools users would pick instead (see docs/benchmarks.md)
+bench: venv
+	$(BIN)/python benchmarks/tracking.py
+
+clean:
+	rm -rf $(VENV) .bench .pytest_cache .ruff_cache .mypy_cache .hypothesis demo-output

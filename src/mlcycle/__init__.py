@@ -1,0 +1,97 @@
+"""mlcycle: from a table of data to a model that is trained, explained, versioned, served,
+monitored and retrained.
+
+``import mlcycle`` is cheap: the SDK's names are imported on first use.
+
+>>> import mlcycle
+>>> with mlcycle.start_run(experiment="quickstart") as run:  # doctest: +SKIP
+...     mlcycle.log_param("family", "logistic")
+...     mlcycle.log_metric("auc", 0.93)
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from mlcycle._version import __version__
+from mlcycle.exceptions import MlcycleError
+
+if TYPE_CHECKING:
+    from mlcycle.registry import (
+        ActiveRun,
+        active_run,
+        backup,
+        collect_garbage,
+        delete_run,
+        get_run,
+        load_model,
+        log_artifact,
+        log_metric,
+        log_metrics,
+        log_param,
+        log_params,
+        register_model,
+        restore,
+        search_runs,
+        set_tag,
+        set_tags,
+        start_run,
+    )
+
+_LAZY = {
+    "ActiveRun": "mlcycle.registry",
+    "active_run": "mlcycle.registry",
+    "backup": "mlcycle.registry",
+    "collect_garbage": "mlcycle.registry",
+    "delete_run": "mlcycle.registry",
+    "get_run": "mlcycle.registry",
+    "load_model": "mlcycle.registry",
+    "log_artifact": "mlcycle.registry",
+    "log_metric": "mlcycle.registry",
+    "log_metrics": "mlcycle.registry",
+    "log_param": "mlcycle.registry",
+    "log_params": "mlcycle.registry",
+    "register_model": "mlcycle.registry",
+    "restore": "mlcycle.registry",
+    "search_runs": "mlcycle.registry",
+    "set_tag": "mlcycle.registry",
+    "set_tags": "mlcycle.registry",
+    "start_run": "mlcycle.registry",
+}
+
+__all__ = [
+    "ActiveRun",
+    "MlcycleError",
+    "__version__",
+    "active_run",
+    "backup",
+    "collect_garbage",
+    "delete_run",
+    "get_run",
+    "load_model",
+    "log_artifact",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "register_model",
+    "restore",
+    "search_runs",
+    "set_tag",
+    "set_tags",
+    "start_run",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mlcycle' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,0 +1,86 @@
+"""Runs, metrics, models, versions, aliases and audit; content-addressed artifact storage."""
+
+from mlcycle.registry._artifacts import ArtifactStore, BlobInfo, resolve_within, safe_relpath
+from mlcycle.registry._backup import BackupReport, backup, restore
+from mlcycle.registry._entities import (
+    AliasEvent,
+    Artifact,
+    AuditEvent,
+    Experiment,
+    Metric,
+    Model,
+    ModelVersion,
+    Run,
+    RunPage,
+    RunStatus,
+)
+from mlcycle.registry._gc import GcReport, collect_garbage
+from mlcycle.registry._models import (
+    ModelRef,
+    load_model,
+    parse_model_ref,
+    register_model,
+    resolve_version,
+)
+from mlcycle.registry._store import BACKENDS, Store
+from mlcycle.registry._tracking import (
+    ActiveRun,
+    active_run,
+    delete_run,
+    get_run,
+    log_artifact,
+    log_metric,
+    log_metrics,
+    log_param,
+    log_params,
+    search_runs,
+    set_tag,
+    set_tags,
+    start_run,
+)
+from mlcycle.registry._workspace import Workspace, get_workspace, reset_workspace
+
+__all__ = [
+    "BACKENDS",
+    "ActiveRun",
+    "AliasEvent",
+    "Artifact",
+    "ArtifactStore",
+    "AuditEvent",
+    "BackupReport",
+    "BlobInfo",
+    "Experiment",
+    "GcReport",
+    "Metric",
+    "Model",
+    "ModelRef",
+    "ModelVersion",
+    "Run",
+    "RunPage",
+    "RunStatus",
+    "Store",
+    "Workspace",
+    "active_run",
+    "backup",
+    "collect_garbage",
+    "delete_run",
+    "get_run",
+    "get_workspace",
+    "load_model",
+    "log_artifact",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "parse_model_ref",
+    "register_model",
+    "reset_workspace",
+    "resolve_version",
+    "resolve_within",
+    "restore",
+    "safe_relpath",
+    "search_runs",
+    "set_tag",
+    "set_tags",
+    "start_run",
+]

@@ -1,0 +1,104 @@
+"""The workspace: the settings in force, the metadata and artifact stores, opened lazily."""
+
+from __future__ import annotations
+
+import os
+import threading
+from functools import cached_property
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from mlcycle.config import Settings, get_settings
+from mlcycle.exceptions import ConfigError
+from mlcycle.registry._artifacts import ArtifactStore
+from mlcycle.registry._store import BACKENDS, Store, store_class
+
+__all__ = ["Workspace", "get_workspace", "reset_workspace"]
+
+
+class Workspace:
+    """Everything one mlcycle process talks to, built from :class:`~mlcycle.config.Settings`."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or get_settings()
+
+    def ensure_home(self) -> Path:
+        """Create the workspace folder; ConfigError if it cannot be created or written."""
+        home = self.settings.home
+        try:
+            home.mkdir(parents=True, exist_ok=True)
+            probe = home / f".write-probe-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise ConfigError(
+                f"The workspace {home} is not writable: {exc.strerror or exc}. "
+                "Set MLCYCLE_HOME to a writable directory."
+            ) from exc
+        return home
+
+    @cached_property
+    def store(self) -> Store:
+        url = self.settings.database_url
+        try:
+            scheme = make_url(url).get_backend_name()
+        except ArgumentError as exc:
+            raise ConfigError(
+                f"MLCYCLE_DB_URL {url!r} is malformed. Expected e.g. "
+                "postgresql+psycopg://user@host/db or sqlite:///path/mlcycle.db."
+            ) from exc
+        if scheme not in BACKENDS:
+            raise ConfigError(
+                f"MLCYCLE_DB_URL uses '{scheme}', which mlcycle does not support. "
+                f"Use one of: {', '.join(sorted(BACKENDS))}."
+            )
+        if self.settings.db_url is None:
+            self.ensure_home()
+        return store_class(scheme)(url, busy_timeout_s=self.settings.busy_timeout_s)
+
+    @cached_property
+    def artifacts(self) -> ArtifactStore:
+        if self.settings.artifacts is None:
+            self.ensure_home()
+        return ArtifactStore(self.settings.artifacts_url)
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.settings.home / "cache"
+
+    def close(self) -> None:
+        if "store" in self.__dict__:
+            self.store.close()
+            del self.__dict__["store"]
+
+
+_lock = threading.Lock()
+_current: Workspace | None = None
+
+
+def get_workspace() -> Workspace:
+    """The process-wide workspace for the settings in force."""
+    global _current
+    with _lock:
+        if _current is None or _current.settings is not get_settings():
+            _current = Workspace(get_settings())
+        return _current
+
+
+def reset_workspace() -> None:
+    """Close and forget the process-wide workspace (tests, settings changes)."""
+    global _current
+    with _lock:
+        if _current is not None:
+            _current.close()
+        _current = None
+
+
+def _after_fork() -> None:
+    global _current
+    _current = None
+
+
+os.register_at_fork(after_in_child=_after_fork)
