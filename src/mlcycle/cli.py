@@ -148,16 +148,15 @@ def init() -> None:
 @_errors
 def doctor(as_json: JsonFlag = False) -> None:
     """Print the settings in force, the schema version and whether each backend is reachable."""
-    from mlcycle.registry._db import head_revision
-
     ws = _workspace()
     s = ws.settings
     checks: dict[str, dict[str, Any]] = {}
     try:
-        current = ws.store.schema_version()
+        current, head = ws.database_revision()
         checks["database reachable"] = {
-            "ok": True,
-            "detail": f"schema {current} (this mlcycle: {head_revision()})",
+            "ok": current == head,
+            "detail": f"schema {current or 'empty'} (this mlcycle: {head})"
+            + ("" if current == head else "; run: mlcycle db upgrade" if current else ""),
         }
     except MlcycleError as exc:
         checks["database reachable"] = {"ok": False, "detail": str(exc)}
@@ -193,16 +192,7 @@ def doctor(as_json: JsonFlag = False) -> None:
 @_errors
 def db_upgrade() -> None:
     """Migrate the metadata database to this mlcycle's schema (back it up first)."""
-    from mlcycle.registry._db import make_engine, upgrade_schema
-
-    ws = _workspace()
-    if ws.settings.db_url is None:
-        ws.ensure_home()
-    engine = make_engine(ws.settings.database_url, busy_timeout_s=ws.settings.busy_timeout_s)
-    try:
-        before, after = upgrade_schema(engine, ws.settings.database_url)
-    finally:
-        engine.dispose()
+    before, after = _workspace().upgrade_database()
     if before == after:
         out.print(f"Schema already at {after}; nothing to do.")
     else:
@@ -213,22 +203,8 @@ def db_upgrade() -> None:
 @_errors
 def db_current() -> None:
     """Print the database's schema revision and the one this mlcycle writes."""
-    from mlcycle.registry._db import current_revision, head_revision, make_engine, unavailable
-
-    ws = _workspace()
-    engine = make_engine(ws.settings.database_url, busy_timeout_s=ws.settings.busy_timeout_s)
-    try:
-        with engine.connect() as conn:
-            current = current_revision(conn)
-    except Exception as exc:
-        from sqlalchemy.exc import OperationalError
-
-        if isinstance(exc, OperationalError):
-            raise unavailable(ws.settings.database_url, exc) from exc
-        raise
-    finally:
-        engine.dispose()
-    out.print(f"database: {current or 'empty'}   mlcycle: {head_revision()}")
+    current, head = _workspace().database_revision()
+    out.print(f"database: {current or 'empty'}   mlcycle: {head}")
 
 
 # -- runs ---------------------------------------------------------------------------------

@@ -38,7 +38,9 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    home: Path = Field(default=Path(".mlcycle"), description="Workspace directory.")
+    home: Path = Field(
+        default=Path(".mlcycle"), validate_default=True, description="Workspace directory."
+    )
     db_url: str | None = Field(default=None, description="SQLAlchemy URL of the metadata store.")
     artifacts: str | None = Field(default=None, description="fsspec URL or path of artifacts.")
     user: str = Field(default_factory=_default_user, description="Name recorded on changes.")

@@ -8,7 +8,7 @@ from functools import cached_property
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, OperationalError
 
 from mlcycle.config import Settings, get_settings
 from mlcycle.exceptions import ConfigError
@@ -67,6 +67,38 @@ class Workspace:
     @property
     def cache_dir(self) -> Path:
         return self.settings.home / "cache"
+
+    def database_revision(self) -> tuple[str | None, str]:
+        """(the database's schema revision or None if empty, the revision this mlcycle writes).
+
+        Works on databases too old or too new to open as a store.
+        """
+        from mlcycle.registry._db import current_revision, head_revision, make_engine, unavailable
+
+        if self.settings.db_url is None:
+            self.ensure_home()
+        url = self.settings.database_url
+        engine = make_engine(url, busy_timeout_s=self.settings.busy_timeout_s)
+        try:
+            with engine.connect() as conn:
+                return current_revision(conn), head_revision()
+        except OperationalError as exc:
+            raise unavailable(url, exc) from exc
+        finally:
+            engine.dispose()
+
+    def upgrade_database(self) -> tuple[str | None, str]:
+        """Migrate the database to this mlcycle's schema; returns (before, after)."""
+        from mlcycle.registry._db import make_engine, upgrade_schema
+
+        if self.settings.db_url is None:
+            self.ensure_home()
+        url = self.settings.database_url
+        engine = make_engine(url, busy_timeout_s=self.settings.busy_timeout_s)
+        try:
+            return upgrade_schema(engine, url)
+        finally:
+            engine.dispose()
 
     def close(self) -> None:
         if "store" in self.__dict__:
