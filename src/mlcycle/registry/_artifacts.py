@@ -53,6 +53,10 @@ def safe_relpath(path: str) -> str:
     """
     if not isinstance(path, str):
         raise ArtifactPathError(f"Artifact path must be text, got {type(path).__name__}.")
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError as exc:  # lone surrogates: neither a file name nor storable
+        raise ArtifactPathError(f"Artifact path {path!r} is not valid Unicode text.") from exc
     candidates = {path}
     decoded = path
     for _ in range(3):  # catch double and triple encoding too

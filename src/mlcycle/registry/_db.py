@@ -85,6 +85,8 @@ def _sqlite_engine(url: str, busy_timeout_s: float) -> Engine:
         _retry_locked(lambda: cursor.execute("PRAGMA journal_mode = WAL"))
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
+        # LIKE is case-sensitive on PostgreSQL; filters must match the same runs on both.
+        cursor.execute("PRAGMA case_sensitive_like = ON")
         cursor.close()
 
     @event.listens_for(engine, "begin")

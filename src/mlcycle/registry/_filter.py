@@ -39,6 +39,7 @@ ATTRIBUTES = {
 }
 _KINDS = ("metrics", "params", "tags")
 _OPS = ("=", "==", "!=", "<>", "<", "<=", ">", ">=", "like", "ilike", "in", "not in")
+_MAX_DEPTH = 100  # nested "(" and "not": far below Python's recursion limit
 
 _TOKEN = re.compile(
     r"""
@@ -99,8 +100,9 @@ def _tokenize(source: str) -> list[tuple[str, str, int]]:
         match = _TOKEN.match(source, pos)
         if match is None or match.end() == pos:
             rest = source[pos:].strip()
+            at = len(source) - len(source[pos:].lstrip())
             raise FilterError(
-                f"Cannot read the filter at position {pos}: {rest[:20]!r}. "
+                f"Cannot read the filter at position {at}: {rest[:20]!r}. "
                 "Expected e.g. metrics.auc > 0.9 and params.family = 'lgbm'."
             )
         kind = match.lastgroup or ""
@@ -114,6 +116,7 @@ class _Parser:
         self.source = source
         self.tokens = _tokenize(source)
         self.i = 0
+        self.depth = 0
 
     def error(self, expected: str) -> FilterError:
         if self.i < len(self.tokens):
@@ -167,16 +170,25 @@ class _Parser:
         return items[0] if len(items) == 1 else And(tuple(items))
 
     def factor(self) -> Node:
-        if self.peek_word() == "not":
-            self.i += 1
-            return Not(self.factor())
-        token = self.peek()
-        if token is not None and token[1] == "(":
-            self.i += 1
-            node = self.expr()
-            self.expect_punct(")")
-            return node
-        return self.compare()
+        if self.depth >= _MAX_DEPTH:
+            raise FilterError(
+                f"The filter nests parentheses or 'not' more than {_MAX_DEPTH} levels "
+                "deep; simplify it."
+            )
+        self.depth += 1
+        try:
+            if self.peek_word() == "not":
+                self.i += 1
+                return Not(self.factor())
+            token = self.peek()
+            if token is not None and token[1] == "(":
+                self.i += 1
+                node = self.expr()
+                self.expect_punct(")")
+                return node
+            return self.compare()
+        finally:
+            self.depth -= 1
 
     def ident(self) -> tuple[str, str]:
         kind_tok = self.take()

@@ -65,7 +65,7 @@ def parse_model_ref(ref: str) -> ModelRef:
 def resolve_version(ref: str | ModelRef, workspace: Workspace | None = None) -> ModelVersion:
     """The model version a reference names now."""
     ws = workspace or get_workspace()
-    parsed = parse_model_ref(ref) if isinstance(ref, str) else ref
+    parsed = ref if isinstance(ref, ModelRef) else parse_model_ref(ref)
     if parsed.alias:
         return ws.store.resolve_alias(parsed.name, parsed.alias)
     if parsed.version is not None:

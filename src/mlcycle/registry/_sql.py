@@ -17,6 +17,7 @@ from sqlalchemy import (
     Connection,
     Select,
     and_,
+    bindparam,
     delete,
     func,
     not_,
@@ -75,6 +76,63 @@ def _chunks(items: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:
         yield items[i : i + size]
 
 
+_RUN_ROW = (
+    select(t.runs, t.experiments.c.name.label("experiment"))
+    .join(t.experiments, t.experiments.c.id == t.runs.c.experiment_id)
+    .where(t.runs.c.id == bindparam("run_id"))
+)
+_END_RUN = (
+    update(t.runs)
+    .where(t.runs.c.id == bindparam("b_id"))
+    .values(status=bindparam("b_status"), end_time=bindparam("b_end"), error=bindparam("b_error"))
+)
+
+
+class _Batch:
+    """Rows for one write of metrics, params and tags, validated before any transaction."""
+
+    def __init__(
+        self,
+        run_id: str,
+        metrics: Sequence[MetricPoint],
+        params: Mapping[str, str],
+        tags: Mapping[str, str],
+    ) -> None:
+        self.run_id = run_id
+        self.param_rows = []
+        for key, value in params.items():
+            check_key(key, "param")
+            text_value = str(value)
+            if len(text_value) > _PARAM_MAX:
+                raise StoreError(
+                    f"Param '{key}' is {len(text_value)} characters long; the limit is "
+                    f"{_PARAM_MAX}. Log long values as an artifact instead."
+                )
+            self.param_rows.append(
+                {"run_id": run_id, "key": key, "value": text_value, "value_num": _num(text_value)}
+            )
+        self.tag_rows = [
+            {"run_id": run_id, "key": check_key(k, "tag"), "value": str(v)} for k, v in tags.items()
+        ]
+        self.metric_rows: list[dict[str, Any]] = []
+        self.latest: dict[str, dict[str, Any]] = {}
+        for key, value, step, ts in metrics:
+            number = float(value)
+            nan = math.isnan(number)
+            row = {
+                "run_id": run_id,
+                "key": key,
+                "value": None if nan else number,
+                "is_nan": nan,
+                "step": int(step),
+                "timestamp": int(ts),
+            }
+            self.metric_rows.append(row)
+            best = self.latest.get(key)
+            if best is None or (row["step"], row["timestamp"]) >= (best["step"], best["timestamp"]):
+                self.latest[key] = row
+
+
 class SqlStore(Store):
     """The metadata store on SQLite (default) or PostgreSQL. See ``Store`` for the contract."""
 
@@ -91,6 +149,8 @@ class SqlStore(Store):
                 engine.dispose(close=False)
 
         os.register_at_fork(after_in_child=_after_fork)
+        self._experiments: dict[str, Experiment] = {}  # experiments are never deleted
+        self._build_upserts()
         try:
             self._revision = ensure_schema(self._engine, url, create=create)
         except BaseException:
@@ -146,6 +206,9 @@ class SqlStore(Store):
 
     # -- experiments --------------------------------------------------------------------
     def get_or_create_experiment(self, name: str) -> Experiment:
+        cached = self._experiments.get(name)
+        if cached is not None:
+            return cached
         check_experiment_name(name)
 
         def find(conn: Connection) -> Any:
@@ -162,7 +225,9 @@ class SqlStore(Store):
                 return find(conn)
 
             row = self._tx(create, f"creating experiment '{name}'")
-        return Experiment(row.id, row.name, row.created_at)
+        experiment = Experiment(row.id, row.name, row.created_at)
+        self._experiments[name] = experiment
+        return experiment
 
     def list_experiments(self) -> list[Experiment]:
         rows = self._tx(
@@ -239,11 +304,7 @@ class SqlStore(Store):
 
     @staticmethod
     def _run_row(conn: Connection, run_id: str) -> Any:
-        row = conn.execute(
-            select(t.runs, t.experiments.c.name.label("experiment"))
-            .join(t.experiments, t.experiments.c.id == t.runs.c.experiment_id)
-            .where(t.runs.c.id == run_id)
-        ).first()
+        row = conn.execute(_RUN_ROW, {"run_id": run_id}).first()
         if row is None:
             raise NotFoundError(f"Run '{run_id}' does not exist. List runs with: mlcycle runs")
         return row
@@ -306,47 +367,23 @@ class SqlStore(Store):
     ) -> None:
         if not (metrics or params or tags):
             return
-        param_rows = []
-        for key, value in params.items():
-            check_key(key, "param")
-            text_value = str(value)
-            if len(text_value) > _PARAM_MAX:
-                raise StoreError(
-                    f"Param '{key}' is {len(text_value)} characters long; the limit is "
-                    f"{_PARAM_MAX}. Log long values as an artifact instead."
-                )
-            param_rows.append(
-                {"run_id": run_id, "key": key, "value": text_value, "value_num": _num(text_value)}
-            )
-        tag_rows = [
-            {"run_id": run_id, "key": check_key(k, "tag"), "value": str(v)} for k, v in tags.items()
-        ]
-        metric_rows = []
-        latest: dict[str, dict[str, Any]] = {}
-        for key, value, step, ts in metrics:
-            number = float(value)
-            nan = math.isnan(number)
-            row = {
-                "run_id": run_id,
-                "key": key,
-                "value": None if nan else number,
-                "is_nan": nan,
-                "step": int(step),
-                "timestamp": int(ts),
-            }
-            metric_rows.append(row)
-            best = latest.get(key)
-            if best is None or (row["step"], row["timestamp"]) >= (best["step"], best["timestamp"]):
-                latest[key] = row
+        batch = _Batch(run_id, metrics, params, tags)
 
         def write(conn: Connection) -> None:
-            run = self._run_row(conn, run_id)
-            if run.status != RunStatus.RUNNING and (metric_rows or param_rows):
-                raise ConflictError(
-                    f"Run '{run_id}' is {run.status}; only RUNNING runs accept metrics and params."
-                )
-            if param_rows:
-                keys = [r["key"] for r in param_rows]
+            self._write_batch(conn, self._run_row(conn, run_id), batch)
+
+        self._tx(write, f"logging to run '{run_id}'")
+
+    def _write_batch(self, conn: Connection, run: Any, batch: _Batch) -> None:
+        run_id = batch.run_id
+        if run.status != RunStatus.RUNNING and (batch.metric_rows or batch.param_rows):
+            raise ConflictError(
+                f"Run '{run_id}' is {run.status}; only RUNNING runs accept metrics and params."
+            )
+        if batch.param_rows:
+            inserted = conn.execute(self._insert_params, batch.param_rows).rowcount
+            if inserted != len(batch.param_rows):  # some keys existed: same values only
+                keys = [r["key"] for r in batch.param_rows]
                 existing = {
                     p.key: p.value
                     for p in conn.execute(
@@ -355,7 +392,7 @@ class SqlStore(Store):
                         )
                     )
                 }
-                for row in param_rows:
+                for row in batch.param_rows:
                     old = existing.get(row["key"])
                     if old is not None and old != row["value"]:
                         raise ConflictError(
@@ -363,58 +400,64 @@ class SqlStore(Store):
                             f"params cannot change (tried {row['value']!r}). Use a tag or a "
                             "new run."
                         )
-                new = [r for r in param_rows if r["key"] not in existing]
-                if new:
-                    conn.execute(t.params.insert(), new)
-            if tag_rows:
-                stmt = self._insert(t.tags)
-                conn.execute(
-                    stmt.on_conflict_do_update(
-                        index_elements=["run_id", "key"], set_={"value": stmt.excluded.value}
-                    ),
-                    tag_rows,
-                )
-            if metric_rows:
-                conn.execute(t.metrics.insert(), metric_rows)
-                stmt = self._insert(t.latest_metrics)
-                lm = t.latest_metrics
-                newer = or_(
-                    stmt.excluded.step > lm.c.step,
-                    and_(
-                        stmt.excluded.step == lm.c.step, stmt.excluded.timestamp >= lm.c.timestamp
-                    ),
-                )
-                conn.execute(
-                    stmt.on_conflict_do_update(
-                        index_elements=["run_id", "key"],
-                        set_={
-                            "value": stmt.excluded.value,
-                            "is_nan": stmt.excluded.is_nan,
-                            "step": stmt.excluded.step,
-                            "timestamp": stmt.excluded.timestamp,
-                        },
-                        where=newer,
-                    ),
-                    list(latest.values()),
-                )
+        if batch.tag_rows:
+            conn.execute(self._upsert_tags, batch.tag_rows)
+        if batch.metric_rows:
+            conn.execute(t.metrics.insert(), batch.metric_rows)
+            conn.execute(self._upsert_latest, list(batch.latest.values()))
 
-        self._tx(write, f"logging to run '{run_id}'")
+    def _build_upserts(self) -> None:
+        """Upserts are built once per store: building them per call costs more than running them."""
+        self._insert_params = self._insert(t.params).on_conflict_do_nothing()
+        stmt = self._insert(t.tags)
+        self._upsert_tags = stmt.on_conflict_do_update(
+            index_elements=["run_id", "key"], set_={"value": stmt.excluded.value}
+        )
+        stmt = self._insert(t.latest_metrics)
+        lm = t.latest_metrics
+        newer = or_(
+            stmt.excluded.step > lm.c.step,
+            and_(stmt.excluded.step == lm.c.step, stmt.excluded.timestamp >= lm.c.timestamp),
+        )
+        self._upsert_latest = stmt.on_conflict_do_update(
+            index_elements=["run_id", "key"],
+            set_={
+                "value": stmt.excluded.value,
+                "is_nan": stmt.excluded.is_nan,
+                "step": stmt.excluded.step,
+                "timestamp": stmt.excluded.timestamp,
+            },
+            where=newer,
+        )
 
-    def end_run(self, run_id: str, status: str, *, error: str | None = None) -> Run:
+    def finish_run(
+        self,
+        run_id: str,
+        status: str,
+        *,
+        error: str | None = None,
+        metrics: Sequence[MetricPoint] = (),
+        params: Mapping[str, str] = {},
+        tags: Mapping[str, str] = {},
+    ) -> None:
         if status not in RunStatus.ALL or status == RunStatus.RUNNING:
             raise StoreError(f"Cannot end a run as {status!r}; use FINISHED, FAILED or KILLED.")
+        batch = _Batch(run_id, metrics, params, tags)
 
         def end(conn: Connection) -> None:
             run = self._run_row(conn, run_id)
             if run.status != RunStatus.RUNNING:
                 raise ConflictError(f"Run '{run_id}' already ended as {run.status}.")
+            self._write_batch(conn, run, batch)
             conn.execute(
-                update(t.runs)
-                .where(t.runs.c.id == run_id)
-                .values(status=status, end_time=now_ms(), error=error)
+                _END_RUN,
+                {"b_id": run_id, "b_status": status, "b_end": now_ms(), "b_error": error},
             )
 
         self._tx(end, f"ending run '{run_id}'")
+
+    def end_run(self, run_id: str, status: str, *, error: str | None = None) -> Run:
+        self.finish_run(run_id, status, error=error)
         return self.get_run(run_id)
 
     def _descendants(self, conn: Connection, run_id: str) -> list[str]:

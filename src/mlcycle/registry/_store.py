@@ -8,8 +8,9 @@ Contract for every implementation:
 - Thread-safe: one instance may be shared by threads; processes open their own.
 - Every mutating method is one transaction: it happens entirely or not at all, and
   transient lock errors are retried inside the store, never surfaced.
-- Every change to experiments, runs' lifecycle, models, versions and aliases writes an
-  audit event in the same transaction.
+- Every change to the registry (experiment creation, run deletion, restoration and purge,
+  models, versions and aliases) writes an audit event in the same transaction. Runs
+  starting and ending are the run's own record, not audit events.
 - Unknown ids and names raise :class:`~mlcycle.exceptions.NotFoundError`; duplicates and
   forbidden state changes raise :class:`~mlcycle.exceptions.ConflictError`; bad filters
   raise :class:`~mlcycle.exceptions.FilterError`.
@@ -111,8 +112,24 @@ class Store(ABC):
         """
 
     @abstractmethod
+    def finish_run(
+        self,
+        run_id: str,
+        status: str,
+        *,
+        error: str | None = None,
+        metrics: Sequence[MetricPoint] = (),
+        params: Mapping[str, str] = {},
+        tags: Mapping[str, str] = {},
+    ) -> None:
+        """Write a last batch and move a RUNNING run to a final status, in one transaction.
+
+        ConflictError if the run is already final.
+        """
+
+    @abstractmethod
     def end_run(self, run_id: str, status: str, *, error: str | None = None) -> Run:
-        """Move a RUNNING run to a final status; ConflictError if it is already final."""
+        """Move a RUNNING run to a final status and return it; ConflictError if already final."""
 
     @abstractmethod
     def delete_run(self, run_id: str, *, actor: str) -> None:

@@ -203,21 +203,27 @@ class ActiveRun:
             raise MlcycleError(f"Run {self.id} has ended; start a new run to log more.")
 
     def end(self, status: str = RunStatus.FINISHED, error: str | None = None) -> None:
-        """Flush and mark the run final; idempotent."""
+        """Flush and mark the run final in one transaction; idempotent."""
         if self._ended:
             return
-        try:
-            self.flush()
-        except MlcycleError as exc:
-            status, error = RunStatus.FAILED, error or f"flush failed: {exc}"
-        finally:
+        with self._lock:
+            metrics, params, tags = self._metrics, self._params, self._tags
+            self._metrics, self._params, self._tags = [], {}, {}
             self._ended = True
-            with _open_lock:
-                _open_runs.discard(self)
-            stack = _stack()
-            if self in stack:
-                stack.remove(self)
-        self._ws.store.end_run(self.id, status, error=error)
+        with _open_lock:
+            _open_runs.discard(self)
+        stack = _stack()
+        if self in stack:
+            stack.remove(self)
+        store = self._ws.store
+        try:
+            store.finish_run(
+                self.id, status, error=error, metrics=metrics, params=params, tags=tags
+            )
+        except MlcycleError as exc:
+            # the last batch was refused (e.g. a param conflict): the run still ends, FAILED
+            store.finish_run(self.id, RunStatus.FAILED, error=error or f"final flush failed: {exc}")
+            raise
 
     def __enter__(self) -> ActiveRun:
         return self
