@@ -31,7 +31,7 @@ def test_quickstart_runs(clean_env: Path, tmp_path: Path) -> None:
         timeout=300,
     )
     assert result.returncode == 0, result.stderr
-    version, found, *predictions = result.stdout.split(maxsplit=2)
+    version, found, _ = result.stdout.split(maxsplit=2)
     assert version == "1"
     assert found == "1"
     assert "[0 0 0]" in result.stdout

@@ -19,6 +19,7 @@ Compare(kind='params', key='family', op='=', value='lgbm')))
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Union
 
@@ -314,7 +315,7 @@ def parse_filter(source: str | None) -> Node | None:
     return _Parser(source).parse()
 
 
-def parse_order(keys: str | list[str] | tuple[str, ...] | None) -> list[SortKey]:
+def parse_order(keys: str | Sequence[str] | None) -> list[SortKey]:
     """Parse sort keys such as ``["metrics.auc DESC", "start_time"]`` (or one comma string)."""
     if keys is None:
         return []

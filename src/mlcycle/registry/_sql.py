@@ -1,23 +1,23 @@
-"""SQLAlchemy implementation of :class:`~mlcycle.registry._store.Store` (SQLite, PostgreSQL)."""
+"""SQLAlchemy implementation of :class:`~mlcycle.registry._store.Store` (SQLite, PostgreSQL).
+
+Split by concern: ``_sql_base`` (engine, transactions, audit), ``_sql_models`` (models,
+versions, aliases), ``_sql_query`` (filters to SQL); this module holds experiments, runs,
+search, artifacts and housekeeping.
+"""
 
 from __future__ import annotations
 
-import base64
 import json
 import math
-import os
-import time
 import uuid
-import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Connection,
     Select,
     and_,
-    bindparam,
     delete,
     func,
     not_,
@@ -26,183 +26,33 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from mlcycle.exceptions import ConflictError, FilterError, NotFoundError, StoreError
+from mlcycle.exceptions import ConflictError, NotFoundError, StoreError
 from mlcycle.registry import _tables as t
-from mlcycle.registry._db import (
-    current_revision,
-    ensure_schema,
-    make_engine,
-    retrying,
-    unavailable,
-    writer,
-)
 from mlcycle.registry._entities import (
-    AliasEvent,
     Artifact,
     AuditEvent,
     Experiment,
     Metric,
-    Model,
-    ModelVersion,
     Run,
     RunPage,
     RunStatus,
 )
 from mlcycle.registry._filter import And, Compare, Node, Not, Or, parse_filter, parse_order
-from mlcycle.registry._names import check_alias, check_experiment_name, check_key, check_model_name
-from mlcycle.registry._store import MetricPoint, Store
-
-T = TypeVar("T")
-_CHUNK = 900  # rows per IN (...) list: below SQLite's variable limit on every version
-_PARAM_MAX = 6000
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def _num(value: str) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _chunks(items: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
-
-
-_RUN_ROW = (
-    select(t.runs, t.experiments.c.name.label("experiment"))
-    .join(t.experiments, t.experiments.c.id == t.runs.c.experiment_id)
-    .where(t.runs.c.id == bindparam("run_id"))
+from mlcycle.registry._names import check_experiment_name, check_key
+from mlcycle.registry._sql_base import (
+    _END_RUN,
+    _Batch,
+    _chunks,
+    now_ms,
 )
-_END_RUN = (
-    update(t.runs)
-    .where(t.runs.c.id == bindparam("b_id"))
-    .values(status=bindparam("b_status"), end_time=bindparam("b_end"), error=bindparam("b_error"))
-)
+from mlcycle.registry._sql_models import SqlModels
+from mlcycle.registry._sql_query import _as_text, _compare, _decode_token, _encode_token
+from mlcycle.registry._store import MetricPoint
 
 
-class _Batch:
-    """Rows for one write of metrics, params and tags, validated before any transaction."""
-
-    def __init__(
-        self,
-        run_id: str,
-        metrics: Sequence[MetricPoint],
-        params: Mapping[str, str],
-        tags: Mapping[str, str],
-    ) -> None:
-        self.run_id = run_id
-        self.param_rows = []
-        for key, value in params.items():
-            check_key(key, "param")
-            text_value = str(value)
-            if len(text_value) > _PARAM_MAX:
-                raise StoreError(
-                    f"Param '{key}' is {len(text_value)} characters long; the limit is "
-                    f"{_PARAM_MAX}. Log long values as an artifact instead."
-                )
-            self.param_rows.append(
-                {"run_id": run_id, "key": key, "value": text_value, "value_num": _num(text_value)}
-            )
-        self.tag_rows = [
-            {"run_id": run_id, "key": check_key(k, "tag"), "value": str(v)} for k, v in tags.items()
-        ]
-        self.metric_rows: list[dict[str, Any]] = []
-        self.latest: dict[str, dict[str, Any]] = {}
-        for key, value, step, ts in metrics:
-            number = float(value)
-            nan = math.isnan(number)
-            row = {
-                "run_id": run_id,
-                "key": key,
-                "value": None if nan else number,
-                "is_nan": nan,
-                "step": int(step),
-                "timestamp": int(ts),
-            }
-            self.metric_rows.append(row)
-            best = self.latest.get(key)
-            if best is None or (row["step"], row["timestamp"]) >= (best["step"], best["timestamp"]):
-                self.latest[key] = row
-
-
-class SqlStore(Store):
+class SqlStore(SqlModels):
     """The metadata store on SQLite (default) or PostgreSQL. See ``Store`` for the contract."""
-
-    def __init__(self, url: str, *, busy_timeout_s: float = 30.0, create: bool = True) -> None:
-        self.url = url
-        self._engine = make_engine(url, busy_timeout_s=busy_timeout_s)
-        self._writer = writer(self._engine)
-        self._dialect = self._engine.dialect.name
-        engine_ref = weakref.ref(self._engine)
-
-        def _after_fork() -> None:
-            engine = engine_ref()
-            if engine is not None:
-                engine.dispose(close=False)
-
-        os.register_at_fork(after_in_child=_after_fork)
-        self._experiments: dict[str, Experiment] = {}  # experiments are never deleted
-        self._build_upserts()
-        try:
-            self._revision = ensure_schema(self._engine, url, create=create)
-        except BaseException:
-            self._engine.dispose()
-            raise
-
-    # -- plumbing -----------------------------------------------------------------------
-    def _tx(self, fn: Callable[[Connection], T], what: str, *, write: bool = True) -> T:
-        engine = self._writer if write else self._engine
-
-        def attempt() -> T:
-            with engine.begin() as conn:
-                return fn(conn)
-
-        try:
-            return retrying(attempt, what=what)
-        except OperationalError as exc:
-            raise unavailable(self.url, exc) from exc
-        except DBAPIError as exc:
-            if isinstance(exc, IntegrityError):
-                raise ConflictError(
-                    f"Could not complete {what}: it conflicts with stored data."
-                ) from exc
-            raise StoreError(f"The metadata database failed during {what}: {exc.orig}") from exc
-
-    def _insert(self, table: Any) -> Any:
-        if self._dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        return insert(table)
-
-    @staticmethod
-    def _audit(
-        conn: Connection, actor: str, action: str, etype: str, eid: str, **details: Any
-    ) -> None:
-        conn.execute(
-            t.audit_events.insert().values(
-                at=now_ms(),
-                actor=actor,
-                action=action,
-                entity_type=etype,
-                entity_id=eid,
-                details=json.dumps(details, sort_keys=True, default=str),
-            )
-        )
-
-    def schema_version(self) -> str:
-        return self._tx(lambda c: current_revision(c) or "none", "reading the schema", write=False)
-
-    def close(self) -> None:
-        self._engine.dispose()
 
     # -- experiments --------------------------------------------------------------------
     def get_or_create_experiment(self, name: str) -> Experiment:
@@ -302,13 +152,6 @@ class SqlStore(Store):
             tags={r["key"]: r["value"] for r in tag_rows},
         )
 
-    @staticmethod
-    def _run_row(conn: Connection, run_id: str) -> Any:
-        row = conn.execute(_RUN_ROW, {"run_id": run_id}).first()
-        if row is None:
-            raise NotFoundError(f"Run '{run_id}' does not exist. List runs with: mlcycle runs")
-        return row
-
     def _runs_from_rows(self, conn: Connection, rows: Sequence[Any]) -> list[Run]:
         ids = [r.id for r in rows]
         params: dict[str, dict[str, str]] = {i: {} for i in ids}
@@ -405,30 +248,6 @@ class SqlStore(Store):
         if batch.metric_rows:
             conn.execute(t.metrics.insert(), batch.metric_rows)
             conn.execute(self._upsert_latest, list(batch.latest.values()))
-
-    def _build_upserts(self) -> None:
-        """Upserts are built once per store: building them per call costs more than running them."""
-        self._insert_params = self._insert(t.params).on_conflict_do_nothing()
-        stmt = self._insert(t.tags)
-        self._upsert_tags = stmt.on_conflict_do_update(
-            index_elements=["run_id", "key"], set_={"value": stmt.excluded.value}
-        )
-        stmt = self._insert(t.latest_metrics)
-        lm = t.latest_metrics
-        newer = or_(
-            stmt.excluded.step > lm.c.step,
-            and_(stmt.excluded.step == lm.c.step, stmt.excluded.timestamp >= lm.c.timestamp),
-        )
-        self._upsert_latest = stmt.on_conflict_do_update(
-            index_elements=["run_id", "key"],
-            set_={
-                "value": stmt.excluded.value,
-                "is_nan": stmt.excluded.is_nan,
-                "step": stmt.excluded.step,
-                "timestamp": stmt.excluded.timestamp,
-            },
-            where=newer,
-        )
 
     def finish_run(
         self,
@@ -542,13 +361,15 @@ class SqlStore(Store):
         if node.key == "experiment":
             return _compare(t.experiments.c.name, node.op, _as_text(node.value))
         column = t.runs.c[node.key]
-        value = node.value
+        operand: Any = node.value
         if node.key == "status":
-            value = _as_text(value)
-            value = tuple(v.upper() for v in value) if isinstance(value, tuple) else value.upper()
+            operand = _as_text(operand)
+            operand = (
+                tuple(v.upper() for v in operand) if isinstance(operand, tuple) else operand.upper()
+            )
         elif not numeric or node.key not in ("start_time", "end_time"):
-            value = _as_text(value)
-        return _compare(column, node.op, value)
+            operand = _as_text(operand)
+        return _compare(column, node.op, operand)
 
     def search_runs(
         self,
@@ -651,292 +472,6 @@ class SqlStore(Store):
             return [Artifact(r.path, r.digest, r.size) for r in rows]
 
         return self._tx(read, "listing artifacts", write=False)
-
-    # -- models -------------------------------------------------------------------------
-    def _model_row(self, conn: Connection, name: str, *, lock: bool = False) -> Any:
-        query = select(t.models).where(t.models.c.name == name)
-        if lock:
-            query = query.with_for_update()
-        row = conn.execute(query).first()
-        if row is None:
-            known = [r.name for r in conn.execute(select(t.models.c.name).limit(20))]
-            raise NotFoundError(
-                f"Model '{name}' does not exist. Known models: {', '.join(known) or 'none yet'}."
-            )
-        return row
-
-    def _version_row(self, conn: Connection, model: str, version: int) -> Any:
-        self._model_row(conn, model)
-        row = conn.execute(
-            select(t.model_versions).where(
-                t.model_versions.c.model_name == model, t.model_versions.c.version == version
-            )
-        ).first()
-        if row is None:
-            latest = conn.execute(
-                select(func.max(t.model_versions.c.version)).where(
-                    t.model_versions.c.model_name == model
-                )
-            ).scalar()
-            raise NotFoundError(
-                f"Model '{model}' has no version {version}; its versions are 1 to {latest}."
-                if latest
-                else f"Model '{model}' has no versions yet."
-            )
-        return row
-
-    def _aliases_of(self, conn: Connection, model: str) -> dict[str, int]:
-        rows = conn.execute(
-            select(t.aliases.c.alias, t.aliases.c.version)
-            .where(t.aliases.c.model_name == model)
-            .order_by(t.aliases.c.alias)
-        )
-        return {r.alias: r.version for r in rows}
-
-    @staticmethod
-    def _version(row: Any, aliases: Mapping[str, int]) -> ModelVersion:
-        return ModelVersion(
-            row.model_name,
-            row.version,
-            row.run_id,
-            row.bundle_digest,
-            row.description,
-            row.creator,
-            row.created_at,
-            tuple(a for a, v in aliases.items() if v == row.version),
-        )
-
-    def create_model_version(
-        self,
-        model: str,
-        *,
-        bundle_digest: str,
-        creator: str,
-        run_id: str | None = None,
-        description: str = "",
-    ) -> ModelVersion:
-        check_model_name(model)
-
-        def create(conn: Connection) -> ModelVersion:
-            if run_id is not None:
-                self._run_row(conn, run_id)
-            stmt = self._insert(t.models).values(
-                name=model,
-                description="",
-                created_at=now_ms(),
-                created_by=creator,
-                latest_version=0,
-            )
-            if conn.execute(stmt.on_conflict_do_nothing()).rowcount:
-                self._audit(conn, creator, "model.create", "model", model)
-            # The UPDATE takes the model's row lock (PostgreSQL) or the database write lock
-            # (SQLite), so concurrent registrations get distinct, gap-free numbers.
-            conn.execute(
-                update(t.models)
-                .where(t.models.c.name == model)
-                .values(latest_version=t.models.c.latest_version + 1)
-            )
-            version = conn.execute(
-                select(t.models.c.latest_version).where(t.models.c.name == model)
-            ).scalar_one()
-            values = dict(
-                model_name=model,
-                version=version,
-                run_id=run_id,
-                bundle_digest=bundle_digest,
-                description=description,
-                creator=creator,
-                created_at=now_ms(),
-            )
-            conn.execute(t.model_versions.insert().values(**values))
-            self._audit(
-                conn,
-                creator,
-                "version.create",
-                "model_version",
-                f"{model}/{version}",
-                run_id=run_id,
-                bundle_digest=bundle_digest,
-            )
-            return ModelVersion(
-                model, version, run_id, bundle_digest, description, creator, values["created_at"]
-            )
-
-        return self._tx(create, f"registering a version of model '{model}'")
-
-    def get_model(self, name: str) -> Model:
-        def read(conn: Connection) -> Model:
-            row = self._model_row(conn, name)
-            return Model(
-                row.name,
-                row.description,
-                row.created_at,
-                row.created_by,
-                row.latest_version,
-                self._aliases_of(conn, name),
-            )
-
-        return self._tx(read, "reading a model", write=False)
-
-    def list_models(self) -> list[Model]:
-        def read(conn: Connection) -> list[Model]:
-            aliases: dict[str, dict[str, int]] = {}
-            for a in conn.execute(select(t.aliases).order_by(t.aliases.c.alias)):
-                aliases.setdefault(a.model_name, {})[a.alias] = a.version
-            return [
-                Model(
-                    r.name,
-                    r.description,
-                    r.created_at,
-                    r.created_by,
-                    r.latest_version,
-                    aliases.get(r.name, {}),
-                )
-                for r in conn.execute(select(t.models).order_by(t.models.c.name))
-            ]
-
-        return self._tx(read, "listing models", write=False)
-
-    def get_version(self, model: str, version: int) -> ModelVersion:
-        def read(conn: Connection) -> ModelVersion:
-            row = self._version_row(conn, model, version)
-            return self._version(row, self._aliases_of(conn, model))
-
-        return self._tx(read, "reading a model version", write=False)
-
-    def list_versions(self, model: str) -> list[ModelVersion]:
-        def read(conn: Connection) -> list[ModelVersion]:
-            self._model_row(conn, model)
-            aliases = self._aliases_of(conn, model)
-            rows = conn.execute(
-                select(t.model_versions)
-                .where(t.model_versions.c.model_name == model)
-                .order_by(t.model_versions.c.version)
-            ).all()
-            return [self._version(r, aliases) for r in rows]
-
-        return self._tx(read, "listing versions", write=False)
-
-    def resolve_alias(self, model: str, alias: str) -> ModelVersion:
-        def read(conn: Connection) -> ModelVersion:
-            self._model_row(conn, model)
-            aliases = self._aliases_of(conn, model)
-            if alias not in aliases:
-                raise NotFoundError(
-                    f"Model '{model}' has no alias '{alias}'. Its aliases: "
-                    f"{', '.join(f'{a}=v{v}' for a, v in aliases.items()) or 'none'}. "
-                    f"Set one with: mlcycle promote {model} VERSION --alias {alias}"
-                )
-            row = self._version_row(conn, model, aliases[alias])
-            return self._version(row, aliases)
-
-        return self._tx(read, "resolving an alias", write=False)
-
-    def _move_alias(
-        self, conn: Connection, model: str, alias: str, to: int | None, action: str, actor: str
-    ) -> AliasEvent:
-        current = self._aliases_of(conn, model).get(alias)
-        at = now_ms()
-        if to is None:
-            conn.execute(
-                delete(t.aliases).where(t.aliases.c.model_name == model, t.aliases.c.alias == alias)
-            )
-        else:
-            stmt = self._insert(t.aliases).values(
-                model_name=model, alias=alias, version=to, updated_at=at, updated_by=actor
-            )
-            conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["model_name", "alias"],
-                    set_={"version": to, "updated_at": at, "updated_by": actor},
-                )
-            )
-        event_id = conn.execute(
-            t.alias_history.insert().values(
-                model_name=model,
-                alias=alias,
-                action=action,
-                from_version=current,
-                to_version=to,
-                actor=actor,
-                at=at,
-            )
-        ).inserted_primary_key[0]  # type: ignore[index]
-        self._audit(
-            conn,
-            actor,
-            f"alias.{action}",
-            "alias",
-            f"{model}@{alias}",
-            from_version=current,
-            to_version=to,
-        )
-        return AliasEvent(event_id, model, alias, action, current, to, actor, at)
-
-    def set_alias(self, model: str, alias: str, version: int, *, actor: str) -> AliasEvent:
-        check_alias(alias)
-
-        def promote(conn: Connection) -> AliasEvent:
-            self._model_row(conn, model, lock=True)
-            self._version_row(conn, model, version)
-            return self._move_alias(conn, model, alias, version, "promote", actor)
-
-        return self._tx(promote, f"moving alias '{alias}' of model '{model}'")
-
-    def rollback_alias(self, model: str, alias: str, *, actor: str) -> AliasEvent:
-        check_alias(alias)
-
-        def rollback(conn: Connection) -> AliasEvent:
-            self._model_row(conn, model, lock=True)
-            events = self._history(conn, model, alias)
-            if not events:
-                raise NotFoundError(f"Model '{model}' has no alias '{alias}' to roll back.")
-            # Replay the history as a stack of "held before" versions; a rollback pops one.
-            stack: list[int | None] = []
-            for event in events:
-                if event.action == "rollback":
-                    if stack:
-                        stack.pop()
-                else:
-                    stack.append(event.from_version)
-            target = stack[-1] if stack else None
-            if target is None:
-                raise ConflictError(
-                    f"Alias '{alias}' of model '{model}' held no earlier version to roll back "
-                    f"to. Point it elsewhere with: mlcycle promote {model} VERSION --alias {alias}"
-                )
-            return self._move_alias(conn, model, alias, target, "rollback", actor)
-
-        return self._tx(rollback, f"rolling back alias '{alias}' of model '{model}'")
-
-    def delete_alias(self, model: str, alias: str, *, actor: str) -> AliasEvent:
-        def remove(conn: Connection) -> AliasEvent:
-            self._model_row(conn, model, lock=True)
-            if alias not in self._aliases_of(conn, model):
-                raise NotFoundError(f"Model '{model}' has no alias '{alias}'.")
-            return self._move_alias(conn, model, alias, None, "delete", actor)
-
-        return self._tx(remove, f"deleting alias '{alias}' of model '{model}'")
-
-    @staticmethod
-    def _history(conn: Connection, model: str, alias: str | None) -> list[AliasEvent]:
-        h = t.alias_history
-        query = select(h).where(h.c.model_name == model)
-        if alias is not None:
-            query = query.where(h.c.alias == alias)
-        return [
-            AliasEvent(
-                r.id, r.model_name, r.alias, r.action, r.from_version, r.to_version, r.actor, r.at
-            )
-            for r in conn.execute(query.order_by(h.c.id))
-        ]
-
-    def alias_history(self, model: str, alias: str | None = None) -> list[AliasEvent]:
-        def read(conn: Connection) -> list[AliasEvent]:
-            self._model_row(conn, model)
-            return self._history(conn, model, alias)
-
-        return self._tx(read, "reading alias history", write=False)
 
     # -- audit and housekeeping ---------------------------------------------------------
     def audit_events(
@@ -1062,53 +597,3 @@ def _parents_first(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             node = by_id.get(parent) if parent else None
         ordered.extend(reversed(chain))
     return ordered
-
-
-def _as_text(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return tuple(_as_text(v) for v in value)
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else repr(value)
-    return value
-
-
-def _compare(column: Any, op: str, value: Any) -> ColumnElement[bool]:
-    if op == "=":
-        return column == value  # type: ignore[no-any-return]
-    if op == "!=":
-        return column != value  # type: ignore[no-any-return]
-    if op == "<":
-        return column < value  # type: ignore[no-any-return]
-    if op == "<=":
-        return column <= value  # type: ignore[no-any-return]
-    if op == ">":
-        return column > value  # type: ignore[no-any-return]
-    if op == ">=":
-        return column >= value  # type: ignore[no-any-return]
-    if op == "like":
-        return column.like(value)  # type: ignore[no-any-return]
-    if op == "ilike":
-        return column.ilike(value)  # type: ignore[no-any-return]
-    if op == "in":
-        return column.in_(list(value))  # type: ignore[no-any-return]
-    if op == "not in":
-        return column.not_in(list(value))  # type: ignore[no-any-return]
-    raise FilterError(f"Unknown operator '{op}'.")
-
-
-def _encode_token(offset: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
-
-
-def _decode_token(token: str | None) -> int:
-    if not token:
-        return 0
-    try:
-        offset = json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
-        if not isinstance(offset, int) or offset < 0:
-            raise ValueError
-        return offset
-    except (ValueError, KeyError, TypeError) as exc:
-        raise FilterError(
-            f"Page token {token!r} is not valid; pass the next_page_token of a previous page."
-        ) from exc

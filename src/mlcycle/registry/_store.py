@@ -62,6 +62,13 @@ class Store(ABC):
 
     url: str
 
+    @abstractmethod
+    def __init__(self, url: str, *, busy_timeout_s: float = 30.0, create: bool = True) -> None:
+        """Connect to ``url``; create the schema in an empty database when ``create``.
+
+        Raises StoreUnavailableError, SchemaVersionError or ConfigError, never a driver error.
+        """
+
     # -- lifecycle ------------------------------------------------------------------------
     @abstractmethod
     def schema_version(self) -> str:
