@@ -47,6 +47,11 @@ class Settings(BaseModel):
     busy_timeout_s: float = Field(default=30.0, gt=0, description="SQLite lock wait.")
     metric_batch_size: int = Field(default=1000, gt=0, description="Metric points per write.")
     metric_flush_s: float = Field(default=5.0, gt=0, description="Flush buffered metrics after.")
+    anonymize_key: str | None = Field(
+        default=None,
+        repr=False,
+        description="Secret key for keyed hashing (HMAC) of personal data.",
+    )
     config_file: Path | None = Field(default=None, description="The config file that was read.")
 
     @field_validator("home", mode="after")

@@ -1,0 +1,75 @@
+"""Data: load, profile, validate, prepare, balance, split, anonymise, fingerprint.
+
+Names are imported on first use, so ``import mlcycle.data`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    # loading and column kinds
+    "load": "mlcycle.data._load",
+    "Kind": "mlcycle.data._kinds",
+    "infer_kinds": "mlcycle.data._kinds",
+    "fingerprint": "mlcycle.data._fingerprint",
+    # splits
+    "split": "mlcycle.data._split",
+    "cv_splitter": "mlcycle.data._split",
+    # validation against a schema and rules
+    "Rules": "mlcycle.data._validate",
+    "ValidationReport": "mlcycle.data._validate",
+    "load_rules": "mlcycle.data._validate",
+    "validate": "mlcycle.data._validate",
+    # preparation and imbalance
+    "PrepareOptions": "mlcycle.data._prepare",
+    "build_preparer": "mlcycle.data._prepare",
+    "make_sampler": "mlcycle.data._balance",
+    "class_weights": "mlcycle.data._balance",
+    "training_pipeline": "mlcycle.data._balance",
+    # profiling, leakage and personal data
+    "Profile": "mlcycle.data._profile",
+    "profile": "mlcycle.data._profile",
+    "PiiFinding": "mlcycle.data._pii",
+    "detect_pii": "mlcycle.data._pii",
+    "AnonymizationReport": "mlcycle.data._anonymize",
+    "anonymize": "mlcycle.data._anonymize",
+}
+
+__all__ = [
+    "AnonymizationReport",
+    "Kind",
+    "PiiFinding",
+    "PrepareOptions",
+    "Profile",
+    "Rules",
+    "ValidationReport",
+    "anonymize",
+    "build_preparer",
+    "class_weights",
+    "cv_splitter",
+    "detect_pii",
+    "fingerprint",
+    "infer_kinds",
+    "load",
+    "load_rules",
+    "make_sampler",
+    "profile",
+    "split",
+    "training_pipeline",
+    "validate",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mlcycle.data' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
