@@ -1,0 +1,5 @@
+"""``python -m mlcycle.cli``."""
+
+from mlcycle.cli import main
+
+main()

@@ -1,0 +1,116 @@
+"""The CLI frame: the Typer apps, consoles, error handling and rendering helpers.
+
+Every error mlcycle raises on purpose becomes one red line and exit code 2; listings
+print a Rich table for people and JSON with ``--json`` for scripts.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from mlcycle._version import __version__
+from mlcycle.exceptions import MlcycleError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+app = typer.Typer(
+    name="mlcycle",
+    help="From a table of data to a model that is trained, explained, versioned, served, "
+    "monitored and retrained.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+db_app = typer.Typer(help="The metadata database: schema version and migrations.")
+run_app = typer.Typer(help="One run: show it.")
+app.add_typer(db_app, name="db", rich_help_panel="Workspace")
+app.add_typer(run_app, name="run", rich_help_panel="Runs")
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+def _errors(fn: F) -> F:
+    """Turn MlcycleError into one red line and exit code 2; never show a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except MlcycleError as exc:
+            err.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+            raise typer.Exit(2) from None
+        except typer.Exit:
+            raise
+        except KeyboardInterrupt:
+            err.print("[red]interrupted[/]")
+            raise typer.Exit(130) from None
+        except Exception as exc:
+            if os.environ.get("MLCYCLE_DEBUG"):
+                raise
+            err.print(
+                f"[bold red]internal error:[/] {type(exc).__name__}: {exc}. This is a bug in "
+                "mlcycle; run again with MLCYCLE_DEBUG=1 for the traceback and report it.",
+                soft_wrap=True,
+            )
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _workspace() -> Any:
+    from mlcycle.registry import get_workspace
+
+    return get_workspace()
+
+
+def _emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def _when(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    return datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.6g}"
+    return "-" if value is None else str(value)
+
+
+_STATUS_STYLE = {"FINISHED": "green", "FAILED": "red", "KILLED": "yellow", "RUNNING": "cyan"}
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        out.print(f"mlcycle {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_version_callback,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """mlcycle: track, register, serve and retrain models with safe defaults."""
