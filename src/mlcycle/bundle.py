@@ -70,7 +70,18 @@ _TRUSTED_PREFIXES = (
     "xgboost.core.Booster",
     "xgboost.callback.",
 )
-_TRUSTED_NAMES = frozenset({"collections.OrderedDict", "collections.defaultdict", "builtins.slice"})
+_TRUSTED_NAMES = frozenset(
+    {
+        "collections.OrderedDict",
+        "collections.defaultdict",
+        "builtins.slice",
+        # mlcycle's own preparation steps: array transforms only, no file or code access.
+        # Their import paths are part of the bundle format: never rename or move them.
+        "mlcycle.data._prepare.ColumnCaster",
+        "mlcycle.data._prepare.DatetimeFeatures",
+        "mlcycle.data._prepare.QuantileClipper",
+    }
+)
 # Names inside the trusted namespaces that read or write files or load code: refused anyway.
 _DENIED = re.compile(
     r"^(numpy\.(lib\.npyio|lib\.format|ctypeslib|f2py|testing|distutils)"
@@ -582,7 +593,8 @@ def _load_skops(data: bytes, root: Path) -> object:
     if refused:
         raise BundleError(
             f"The model in {root} contains types mlcycle does not trust: {', '.join(refused)}. "
-            "Only scikit-learn, NumPy, SciPy sparse, LightGBM and XGBoost types are loaded; "
+            "Only scikit-learn, NumPy, SciPy sparse, LightGBM, XGBoost and mlcycle's own "
+            "preparation types are loaded; "
             "rebuild the model from those."
         )
     try:
