@@ -19,6 +19,7 @@ turns it into a 4xx JSON body. Anything else reaching a user is a bug.
     │   └── IntegrityError           content does not match its SHA-256
     ├── BundleError                  a model bundle cannot be written or read
     │   └── TamperedBundleError      manifest and files disagree (also an IntegrityError)
+    ├── DataError                    a table cannot be read or used (empty, garbled, ...)
     ├── SchemaError                  input data does not match a model's schema
     ├── BackupError                  backup or restore refused
     └── MissingDependencyError       an optional extra is not installed
@@ -33,6 +34,7 @@ __all__ = [
     "BundleError",
     "ConfigError",
     "ConflictError",
+    "DataError",
     "FilterError",
     "IntegrityError",
     "InvalidNameError",
@@ -101,6 +103,10 @@ class BundleError(MlcycleError):
 
 class TamperedBundleError(BundleError, IntegrityError):
     """A bundle's files do not match its manifest."""
+
+
+class DataError(MlcycleError):
+    """A table cannot be read or used: empty, garbled, wrong delimiter, too large, ..."""
 
 
 class SchemaError(MlcycleError):

@@ -164,7 +164,7 @@ def mixed_values(series: pd.Series) -> tuple[int, list[str]] | None:
     values = series.dropna()
     if values.empty:
         return None
-    if series.dtype == object:
+    if pd.api.types.is_object_dtype(series.dtype):
         kind = pd.api.types.infer_dtype(values, skipna=True)
         if kind in ("mixed", "mixed-integer"):
             is_text = values.map(lambda v: isinstance(v, str) and not re.fullmatch(NUMBER, v))
@@ -175,7 +175,7 @@ def mixed_values(series: pd.Series) -> tuple[int, list[str]] | None:
         if kind != "string":
             return None
     text = values.astype(str)
-    probe = text.iloc[:1000]
+    probe = text.iloc[:: max(1, len(text) // 1000)]  # spread over the column
     if probe.str.fullmatch(NUMBER).mean() < 0.3:
         return None
     numeric = text.str.fullmatch(NUMBER).astype(bool)
@@ -189,11 +189,11 @@ def mixed_values(series: pd.Series) -> tuple[int, list[str]] | None:
 def _numeric_kind(values: pd.Series, name: object, *, has_missing: bool) -> str:
     """Kind of a column of non-missing numbers (``values`` has no missing value)."""
     is_integer = pd.api.types.is_integer_dtype(values.dtype)
-    array = values.to_numpy(dtype=np.float64, na_value=np.nan) if not is_integer else None
-    if array is not None:
-        finite = np.isfinite(array)
-        if not finite.all() or not np.equal(np.mod(array[finite], 1.0), 0.0).all():
-            return Kind.NUMERIC
+    if not is_integer:
+        array = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        for part in (array[:SAMPLE_SIZE], array):  # most float columns fail on the head
+            if not np.isfinite(part).all() or not np.equal(np.mod(part, 1.0), 0.0).all():
+                return Kind.NUMERIC
     distinct = pd.unique(values.to_numpy())
     n_distinct = len(distinct)
     if n_distinct == 2 and set(np.asarray(distinct, dtype=np.float64).tolist()) == {0.0, 1.0}:
