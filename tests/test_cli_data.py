@@ -1,0 +1,97 @@
+"""The data verbs end to end in a subprocess: anonymize, profile, validate."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PEOPLE = """name,email,age,card,city
+Alice Smith,alice@example.com,34,4111 1111 1111 1111,Paris
+Bob Jones,bob@example.org,45,5500 0000 0000 0004,Lyon
+Carol White,carol@example.net,29,3400 0000 0000 009,Nice
+David Brown,david@example.com,52,6011 0000 0000 0004,Lille
+"""
+
+
+def cli(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mlcycle.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+        env={**os.environ, "COLUMNS": "200", **env},
+    )
+
+
+@pytest.fixture
+def people(tmp_path: Path, clean_env: Path) -> Path:
+    path = tmp_path / "people.csv"
+    path.write_text(PEOPLE)
+    return path
+
+
+def test_anonymize_default_plan_masks_and_drops(people: Path, tmp_path: Path) -> None:
+    result = cli("anonymize", str(people), "-o", "out.csv", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    written = (tmp_path / "out.csv").read_text()
+    for secret in ("alice@example.com", "Alice Smith", "4111 1111 1111 1111"):
+        assert secret not in written
+    assert "**** **** **** 1111" in written
+    report = json.loads(result.stdout)
+    assert report["rows"] == 4
+
+
+def test_anonymize_hash_needs_a_key_and_is_keyed(people: Path, tmp_path: Path) -> None:
+    refused = cli("anonymize", str(people), "-o", "o.csv", "-p", "email=hash", cwd=tmp_path)
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("error:") and "MLCYCLE_ANONYMIZE_KEY" in refused.stderr
+    assert not (tmp_path / "o.csv").exists()
+    outputs = []
+    for key in ("k1", "k1", "k2"):
+        done = cli(
+            "anonymize",
+            str(people),
+            "-o",
+            "h.csv",
+            "-p",
+            "email=hash",
+            cwd=tmp_path,
+            MLCYCLE_ANONYMIZE_KEY=key,
+        )
+        assert done.returncode == 0, done.stderr
+        outputs.append((tmp_path / "h.csv").read_text())
+    assert outputs[0] == outputs[1] != outputs[2]
+    assert "alice@example.com" not in outputs[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (["missing.csv", "-o", "o.csv"], "does not exist"),
+        (["people.csv", "-o", "o.csv", "-p", "nope=drop"], "Column 'nope'"),
+        (["people.csv", "-o", "o.csv", "-p", "email"], "COLUMN=ACTION"),
+        (["people.csv", "-o", "o.csv", "-p", "email=shred"], "shred"),
+        (["people.csv", "-o", "o.xlsx"], "must end in"),
+    ],
+)
+def test_anonymize_bad_input(people: Path, tmp_path: Path, args: list[str], match: str) -> None:
+    result = cli("anonymize", *args, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert match in result.stderr
+
+
+def test_empty_and_garbage_files_are_one_line(tmp_path: Path, clean_env: Path) -> None:
+    (tmp_path / "empty.csv").write_bytes(b"")
+    (tmp_path / "garbage.csv").write_bytes(bytes(range(256)) * 40)
+    (tmp_path / "header.csv").write_text("a,b,c\n")
+    for name in ("empty.csv", "garbage.csv", "header.csv"):
+        result = cli("anonymize", name, "-o", "o.csv", cwd=tmp_path)
+        assert result.returncode == 2, (name, result.stderr)
+        assert result.stderr.startswith("error:") and "Traceback" not in result.stderr
