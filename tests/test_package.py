@@ -14,6 +14,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "mlcycle"
 PUBLIC = [
     "mlcycle",
     "mlcycle.registry",
+    "mlcycle.data",
     "mlcycle.bundle",
     "mlcycle.schema",
     "mlcycle.config",
