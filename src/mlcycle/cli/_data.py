@@ -7,8 +7,15 @@ from typing import Annotated
 
 import typer
 
-from mlcycle.cli._app import _emit_json, _errors, app, out
+from mlcycle.cli._app import _emit_json, _errors, app, err, out
 from mlcycle.exceptions import MlcycleError
+
+
+def _show_warnings(frame: object) -> None:
+    """Print what the loader noticed but did not refuse (mixed types, missing targets, ...)."""
+    for note in getattr(frame, "attrs", {}).get("mlcycle_warnings", []):
+        err.print(f"[yellow]warning:[/] {note}", soft_wrap=True)
+
 
 DataPath = Annotated[Path, typer.Argument(help="CSV, TSV, Parquet or JSON lines file.")]
 
@@ -32,6 +39,7 @@ def profile(
     from mlcycle.data import profile as make_profile
 
     frame = load(data, target=target)
+    _show_warnings(frame)
     result = make_profile(frame, target=target)
     result.render(out)
     if html is not None:
@@ -77,6 +85,7 @@ def validate(
     if schema is None and rules is None:
         raise MlcycleError("validate needs --schema, --rules or both.")
     frame = load(data)
+    _show_warnings(frame)
     parsed_schema = None
     if schema is not None:
         try:
@@ -115,6 +124,7 @@ def anonymize(
             raise MlcycleError(f"--plan {item!r} must look like COLUMN=ACTION, e.g. email=hash.")
         actions[column] = action
     frame = load(data)
+    _show_warnings(frame)
     result, report = run_anonymize(frame, actions or None)
     suffix = output.suffix.lower()
     if suffix == ".parquet":

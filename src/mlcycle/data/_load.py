@@ -628,7 +628,7 @@ def _missing_notes(df: pd.DataFrame, target: str | None) -> list[str]:
         if 0 < missing < len(df):
             notes.append(
                 f"Target {target!r} is missing in {missing} of {len(df)} rows; "
-                "those rows cannot be used for training."
+                "mlcycle drops those rows before training (it does not impute a target)."
             )
         if missing < len(df) and y.nunique() == 1:
             value = y.dropna().iloc[:1].tolist()[0]
