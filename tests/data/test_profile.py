@@ -236,3 +236,32 @@ def test_target_warnings():
     frame = pd.DataFrame({"x": np.arange(220.0), "y": [0] * 200 + [1] * 10 + [None] * 10})
     codes = {w.code for w in profile(frame, target="y").warnings}
     assert {"class_imbalance", "target_missing"} <= codes
+
+
+def test_unusual_dtypes_and_names_profile_to_valid_json():
+    rng = np.random.default_rng(4)
+    n = 200
+    frame = pd.DataFrame(
+        {
+            "cat": pd.Categorical(rng.choice(["a", "b", "c"], n)),
+            "nullable_int": pd.array(
+                np.where(rng.random(n) < 0.1, None, rng.integers(0, 100, n)), dtype="Int64"
+            ),
+            "nullable_bool": pd.array(
+                np.where(rng.random(n) < 0.1, None, rng.random(n) < 0.5), dtype="boolean"
+            ),
+            "mixed": pd.Series([1, "a", 2.5, None] * (n // 4), dtype=object),
+            "aware": pd.date_range("2020-01-01", periods=n, freq="D", tz="Europe/Amsterdam"),
+            "lists": pd.Series([[1, 2], [3]] * (n // 2), dtype=object),
+            "month": pd.period_range("2000-01", periods=n, freq="M"),
+            7: rng.normal(size=n) * 1e300,  # a non-string name; mean and std overflow
+            "y": rng.integers(0, 2, n),
+        }
+    )
+    p = profile(frame, target="y")
+    data = json.loads(p.to_json())
+    assert set(data["columns"]) == {str(c) for c in frame.columns}
+    assert p.columns["aware"].datetime["labels"][0] == "2019-12"  # shown in UTC
+    assert p.columns["month"].datetime["period"] == "year"  # 200 months: per year
+    assert ("mixed_types", "mixed") in {(w.code, w.column) for w in p.warnings}
+    assert "<svg" in p.to_html()

@@ -115,9 +115,10 @@ def leakage_suspects(
         from mlcycle.data._kinds import infer_kinds
 
         kinds = infer_kinds(df)
+    kinds = {str(column): kind for column, kind in kinds.items()}
     frame = sample_rows(df, target, sample, seed)
     if task is None:
-        task = task_of(frame[target], kinds.get(target, "numeric"))
+        task = task_of(frame[target], kinds.get(str(target), "numeric"))
     if task is None or len(frame) < 20:
         return []
     y = encode_target(frame[target], task)
@@ -130,13 +131,13 @@ def leakage_suspects(
     model_frame, model_y = frame.iloc[positions], y[positions]
     folds = _folds(model_y, task, seed)
     suspects: list[LeakageSuspect] = []
-    for column in frame.columns:
-        if column == target:
+    for label in frame.columns:
+        if label == target:
             continue
+        column, series = str(label), frame[label]
         kind = kinds.get(column, "category")
-        series = frame[column]
         if kind in _MODEL_KINDS:
-            found = _predicts(column, model_frame[column], kind, model_y, task, folds, seed)
+            found = _predicts(column, model_frame[label], kind, model_y, task, folds, seed)
             if found is not None:
                 suspects.append(found)
         missing = _missing_tied(column, series, y, task)
@@ -183,7 +184,10 @@ def encode_feature(series: pd.Series, kind: str) -> np.ndarray:
     ranks for numbers and dates (NaN stays NaN), so trees and estimators see small finite
     floats whatever the scale."""
     if kind in _DISCRETE_KINDS:
-        codes, _ = pd.factorize(series, use_na_sentinel=True)
+        try:
+            codes, _ = pd.factorize(series, use_na_sentinel=True)
+        except TypeError:  # unhashable cells (lists, dicts): their text
+            codes, _ = pd.factorize(series.map(repr).where(series.notna()), use_na_sentinel=True)
         codes = codes.astype(np.float64)
         codes[codes < 0] = codes.max() + 1 if len(codes) else 0
         return codes

@@ -350,12 +350,13 @@ def _numbers(
     if finite.size == 0:
         return
     quantiles = np.quantile(finite, QUANTILES)
-    stats: dict[str, float | None] = {
-        "min": float(finite.min()),
-        "max": float(finite.max()),
-        "mean": float(finite.mean()),
-        "std": float(finite.std(ddof=1)) if finite.size > 1 else None,
-    }
+    with np.errstate(over="ignore", invalid="ignore"):  # |x| near 1e308: mean/std overflow
+        stats: dict[str, float | None] = {
+            "min": float(finite.min()),
+            "max": float(finite.max()),
+            "mean": float(finite.mean()),
+            "std": float(finite.std(ddof=1)) if finite.size > 1 else None,
+        }
     stats.update(
         {f"p{round(q * 100)}": float(v) for q, v in zip(QUANTILES, quantiles, strict=True)}
     )
