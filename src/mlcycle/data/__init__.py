@@ -5,8 +5,7 @@ Names are imported on first use, so ``import mlcycle.data`` stays cheap.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from mlcycle._lazy import lazy_exports
 
 _LAZY = {
     # loading and column kinds
@@ -66,14 +65,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'mlcycle.data' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())

@@ -39,7 +39,6 @@ ATTRIBUTES = {
     "experiment": str,
 }
 _KINDS = ("metrics", "params", "tags")
-_OPS = ("=", "==", "!=", "<>", "<", "<=", ">", ">=", "like", "ilike", "in", "not in")
 _MAX_DEPTH = 100  # nested "(" and "not": far below Python's recursion limit
 
 _TOKEN = re.compile(

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import atexit
 import json
-import math
 import numbers
 import sys
 import threading
@@ -247,8 +246,7 @@ def _as_number(key: str, value: Any) -> float:
         raise MlcycleError(
             f"Metric '{key}' must be a number. Got {value!r} ({type(value).__name__}) instead."
         )
-    number = float(value)
-    return number if not math.isnan(number) else math.nan
+    return float(value)
 
 
 def start_run(
