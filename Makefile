@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_WORKERS ?= 2
 
-.PHONY: venv demo test lint format bench clean
+.PHONY: venv demo test lint format bench bench-automl clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ format: venv
 ## bench: mlcycle side by side with the tools users would pick instead (see docs/benchmarks.md)
 bench: venv
 	$(BIN)/python benchmarks/tracking.py
+
+## bench-automl: mlcycle vs FLAML on the public suite, 60 s each (about 35 minutes)
+bench-automl: venv
+	$(BIN)/python benchmarks/automl.py --json .bench/automl.json
 
 clean:
 	rm -rf $(VENV) .bench .pytest_cache .ruff_cache .mypy_cache .hypothesis demo-output

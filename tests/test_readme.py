@@ -10,10 +10,10 @@ from pathlib import Path
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-def quickstart() -> str:
+def quickstart(marker: str = "quickstart") -> str:
     text = README.read_text()
-    match = re.search(r"<!-- quickstart[^>]*-->\s*```python\n(.*?)```", text, re.S)
-    assert match, "README.md has no quick start block"
+    match = re.search(rf"<!-- {marker}[^>]*-->\s*```python\n(.*?)```", text, re.S)
+    assert match, f"README.md has no {marker} block"
     return match.group(1)
 
 
@@ -45,3 +45,19 @@ def test_quickstart_runs(clean_env: Path, tmp_path: Path) -> None:
     )
     assert shown.returncode == 0, shown.stderr
     assert '"production"' in shown.stdout
+
+
+def test_automl_example_runs(clean_env: Path, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", quickstart("automl")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    first, second = result.stdout.strip().splitlines()[-2:]
+    family, auc, version = first.split()
+    assert family in ("linear", "rf", "et", "hgb", "lgbm", "xgb", "knn")
+    assert float(auc) > 0.95 and version == "1"
+    assert second == "(2, 30) model_card.html"

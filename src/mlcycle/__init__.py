@@ -18,6 +18,7 @@ from mlcycle._version import __version__
 from mlcycle.exceptions import MlcycleError
 
 if TYPE_CHECKING:
+    from mlcycle.explanation import explain
     from mlcycle.registry import (
         ActiveRun,
         active_run,
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
         set_tags,
         start_run,
     )
+    from mlcycle.training import run_job, train
 
 _LAZY = {
     "ActiveRun": "mlcycle.registry",
@@ -58,6 +60,9 @@ _LAZY = {
     "set_tag": "mlcycle.registry",
     "set_tags": "mlcycle.registry",
     "start_run": "mlcycle.registry",
+    "train": "mlcycle.training",
+    "run_job": "mlcycle.training",
+    "explain": "mlcycle.explanation",
 }
 
 __all__ = [
@@ -68,6 +73,7 @@ __all__ = [
     "backup",
     "collect_garbage",
     "delete_run",
+    "explain",
     "get_run",
     "load_model",
     "log_artifact",
@@ -77,10 +83,12 @@ __all__ = [
     "log_params",
     "register_model",
     "restore",
+    "run_job",
     "search_runs",
     "set_tag",
     "set_tags",
     "start_run",
+    "train",
 ]
 
 

@@ -80,6 +80,8 @@ _TRUSTED_NAMES = frozenset(
         "mlcycle.data._prepare.ColumnCaster",
         "mlcycle.data._prepare.DatetimeFeatures",
         "mlcycle.data._prepare.QuantileClipper",
+        # the AutoML ensemble: a weighted mean of trusted pipelines
+        "mlcycle.training._ensemble.WeightedEnsemble",
     }
 )
 # Names inside the trusted namespaces that read or write files or load code: refused anyway.

@@ -17,6 +17,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 from mlcycle._version import __version__
 from mlcycle.exceptions import MlcycleError
@@ -31,8 +32,23 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+class _RunGroup(TyperGroup):
+    """``mlcycle run show ID`` is a sub-command; ``mlcycle run DATA ...`` is the main job."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        first = args[0] if args else None
+        if first is not None and first not in self.commands and first not in ("--help", "-h"):
+            args = ["job", *args]
+        return super().parse_args(ctx, args)
+
+
 db_app = typer.Typer(help="The metadata database: schema version and migrations.")
-run_app = typer.Typer(help="One run: show it.")
+run_app = typer.Typer(
+    cls=_RunGroup,
+    help="The main job on a table (mlcycle run DATA --target Y), or one run (run show ID).",
+)
 app.add_typer(db_app, name="db", rich_help_panel="Workspace")
 app.add_typer(run_app, name="run", rich_help_panel="Runs")
 

@@ -1,0 +1,117 @@
+"""The main job: profile → validate → train → evaluate → explain → register → ``staging``.
+
+``mlcycle run data.csv --target y`` and :func:`run_job` are this one function: everything a
+team does by hand between a new table and a model it can serve, on the embedded store.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlcycle.exceptions import DataError, MlcycleError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from mlcycle.training._train import TrainResult
+
+__all__ = ["JobResult", "default_model_name", "run_job"]
+
+
+@dataclass
+class JobResult:
+    """The trained result plus the reports of the steps before it."""
+
+    train: TrainResult
+    profile_path: Path
+    validation: dict[str, Any] | None
+    name: str
+    alias: str
+
+
+def default_model_name(data: Any) -> str:
+    """A model name from a data file's stem (``data/churn 2024.csv`` → ``churn-2024``)."""
+    import re
+
+    if isinstance(data, str | os.PathLike):
+        stem = Path(data).stem
+        cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-._") or "model"
+        return cleaned[:100]
+    raise MlcycleError("run_job() needs name= when the data is a DataFrame, not a file.")
+
+
+def run_job(
+    data: Any,
+    target: str,
+    *,
+    name: str | None = None,
+    alias: str = "staging",
+    budget: float = 60.0,
+    rules: str | os.PathLike[str] | None = None,
+    console: Console | None = None,
+    progress: bool = True,
+    **train_options: Any,
+) -> JobResult:
+    """Run the whole job; ``train_options`` go to :func:`mlcycle.train` (metric, cv, ...).
+
+    ``rules`` (a rules YAML, see ``mlcycle validate``) must pass before anything is trained.
+    """
+    from rich.console import Console
+
+    from mlcycle.data import load, load_rules, profile, validate
+    from mlcycle.registry import get_workspace, parse_model_ref
+    from mlcycle.training._train import train
+
+    console = console or Console(stderr=True)
+    model_name = name or default_model_name(data)
+    parse_model_ref(model_name)
+    if not isinstance(target, str) or not target:
+        raise MlcycleError(
+            f"The 'target' parameter of run_job() must be a column name. Got {target!r} instead."
+        )
+    frame = load(data, target=target)
+    for note in frame.attrs.get("mlcycle_warnings", []):
+        console.print(f"[yellow]warning:[/] {note}", soft_wrap=True)
+
+    console.print("[bold]1/4 profile[/]")
+    known = frame.loc[frame[target].notna()]
+    data_profile = profile(known, target=target, seed=int(train_options.get("seed", 0)))
+    folder = get_workspace().settings.home / "reports" / f"{model_name}-profile"
+    data_profile.save(folder)
+    profile_path = folder / "profile.html"
+    for warning in data_profile.warnings[:10]:
+        console.print(f"[yellow]profile:[/] {warning.message}", soft_wrap=True)
+
+    console.print("[bold]2/4 validate[/]")
+    report = None
+    if rules is not None:
+        checked = validate(frame, None, load_rules(rules))
+        report = checked.to_dict()
+        if not checked.passed:
+            checked.render(console)
+            raise DataError(
+                f"The data fails the rules in {rules}; nothing was trained. Fix the data or "
+                "the rules."
+            )
+        console.print(f"rules in {rules}: passed")
+    else:
+        console.print("no --rules given: the loader's and profiler's checks only")
+
+    console.print("[bold]3/4 train, evaluate, explain[/]")
+    result = train(
+        frame,
+        target,
+        budget=budget,
+        name=model_name,
+        alias=alias,
+        profile=data_profile,
+        progress=progress,
+        console=console,
+        **train_options,
+    )
+    version = result.version.version if result.version else "?"
+    console.print(f"[bold]4/4 registered[/] {model_name} v{version} as @{alias}")
+    return JobResult(result, profile_path, report, model_name, alias)
