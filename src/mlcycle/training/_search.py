@@ -117,6 +117,29 @@ def _dense(matrix: Any) -> Any:
 # -- fitting one configuration -------------------------------------------------------------
 
 
+def _lgbm_deadline(deadline: float) -> Any:
+    """A LightGBM callback that ends boosting at ``deadline`` (after early stopping's)."""
+    import lightgbm as lgb
+
+    def callback(env: Any) -> None:
+        if time.time() > deadline:
+            raise lgb.callback.EarlyStopException(env.iteration, env.evaluation_result_list)
+
+    callback.order = 40  # type: ignore[attr-defined]  # LightGBM runs callbacks by order
+    return callback
+
+
+def _xgb_deadline(deadline: float) -> Any:
+    """An XGBoost callback that ends boosting at ``deadline``."""
+    import xgboost as xgb
+
+    class Deadline(xgb.callback.TrainingCallback):
+        def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+            return time.time() > deadline
+
+    return Deadline()
+
+
 def _inner_split(y: np.ndarray, task: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Positions of a training fold's rows to fit on and to stop early on (15 %)."""
     from sklearn.model_selection import train_test_split
@@ -143,12 +166,15 @@ def fit_family(
     n_jobs: int,
     early_stopping: bool = False,
     rounds: int | None = None,
+    deadline: float | None = None,
 ) -> tuple[Any, int | None]:
     """Fit one estimator; boosted families stop early or train ``rounds`` rounds.
 
     Early stopping watches 15 % of the *training* rows, never the validation fold: stopping
     on the rows a trial is scored on would make boosted trees look better than they are,
-    most on small tables. Returns the estimator and the rounds it kept (None for others).
+    most on small tables. Boosting also stops at ``deadline`` (wall clock), so one slow
+    configuration cannot overrun the budget. Returns the estimator and the rounds it kept
+    (None for other families).
     """
     from threadpoolctl import threadpool_limits
 
@@ -169,15 +195,15 @@ def fit_family(
             if family_name == "lgbm":
                 import lightgbm as lgb
 
-                estimator.fit(
-                    X_fit,
-                    y_fit,
-                    eval_set=[(X_stop, y_stop)],
-                    callbacks=[lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)],
-                )
+                callbacks = [lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)]
+                if deadline is not None:
+                    callbacks.append(_lgbm_deadline(deadline))
+                estimator.fit(X_fit, y_fit, eval_set=[(X_stop, y_stop)], callbacks=callbacks)
                 kept = int(estimator.best_iteration_ or estimator.n_estimators)
             else:
                 estimator.set_params(early_stopping_rounds=EARLY_STOPPING_ROUNDS)
+                if deadline is not None:
+                    estimator.set_params(callbacks=[_xgb_deadline(deadline)])
                 estimator.fit(X_fit, y_fit, eval_set=[(X_stop, y_stop)], verbose=False)
                 kept = int(estimator.best_iteration) + 1
             return estimator, kept
@@ -261,6 +287,7 @@ class Objective:
                 seed=ctx.seed,
                 n_jobs=ctx.n_jobs,
                 early_stopping=True,
+                deadline=ctx.deadline,
             )
             seconds.append(time.perf_counter() - started)
             self.fold_seconds[family_name] = seconds[-1]
@@ -434,7 +461,7 @@ def run_search(
             time.sleep(0.25)
             if on_progress is not None:
                 on_progress(records(study))
-            if time.time() > ctx.deadline + max(30.0, ctx.budget):  # a worker that hangs
+            if time.time() > ctx.deadline + max(5.0, 0.05 * ctx.budget):  # a fold overran
                 for p in procs:
                     p.kill()
     finally:

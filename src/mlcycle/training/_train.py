@@ -469,7 +469,7 @@ def train(
     with tempfile.TemporaryDirectory(prefix="mlcycle-search-") as scratch:
         search_started = time.perf_counter()
         # trials stop a little early: what is left pays for worker start-up and the refit
-        deadline = started_wall + 0.92 * budget
+        deadline = started_wall + 0.9 * budget
         final_deadline = started_wall + budget
         ctx = SearchContext(
             X=X,
