@@ -121,6 +121,25 @@ class MissingDependencyError(MlcycleError, ImportError):
     """An optional dependency is not installed; the message carries the install hint."""
 
 
+def is_integer(value: object) -> bool:
+    """True for Python and NumPy integers, False for booleans (which are ints to Python)."""
+    import numbers
+
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def bad_parameter(name: str, owner: str, expected: str, got: object) -> MlcycleError:
+    """The one message shape for a bad parameter (STYLE.md); a type is shown by its name.
+
+    >>> str(bad_parameter("budget", "train()", "a number of seconds > 0", -5))
+    "The 'budget' parameter of train() must be a number of seconds > 0. Got -5 instead."
+    """
+    shown = got.__name__ if isinstance(got, type) else repr(got)
+    return MlcycleError(
+        f"The '{name}' parameter of {owner} must be {expected}. Got {shown} instead."
+    )
+
+
 def require(module: str, extra: str) -> object:
     """Import an optional dependency or raise :class:`MissingDependencyError` with a hint."""
     import importlib

@@ -17,7 +17,6 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.tree import DecisionTreeRegressor
 
-import mlcycle.explanation as explanation
 from mlcycle.data import build_preparer
 from mlcycle.exceptions import MlcycleError
 from mlcycle.explanation import Importance, dependence_plots, global_importance, importance_plot
@@ -71,18 +70,6 @@ def test_import_is_cheap() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
-
-
-def test_all_matches_exports() -> None:
-    assert sorted(explanation.__all__) == [
-        "Explanation",
-        "Importance",
-        "dependence_plots",
-        "explain",
-        "global_importance",
-        "importance_plot",
-    ]
-    assert all(hasattr(explanation, name) for name in explanation.__all__)
 
 
 @pytest.mark.parametrize(

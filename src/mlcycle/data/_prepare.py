@@ -33,6 +33,8 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler,
 from sklearn.utils.validation import check_is_fitted
 
 from mlcycle.exceptions import MlcycleError
+from mlcycle.exceptions import bad_parameter as _invalid
+from mlcycle.exceptions import is_integer as _is_int
 
 __all__ = [
     "DATETIME_FEATURES",
@@ -85,18 +87,6 @@ _PANDAS_PARTS = {"dayofweek": "day_of_week", "dayofyear": "day_of_year"}
 _TASKS = ("binary", "multiclass", "regression")
 _TRUE_TOKENS = frozenset({"1", "true", "t", "yes", "y", "on"})
 _FALSE_TOKENS = frozenset({"0", "false", "f", "no", "n", "off"})
-
-
-def _invalid(name: str, owner: str, expected: str, got: object) -> MlcycleError:
-    """The STYLE message for a bad parameter; a type as ``got`` is shown by its bare name."""
-    shown = got.__name__ if isinstance(got, type) else repr(got)
-    return MlcycleError(
-        f"The '{name}' parameter of {owner} must be {expected}. Got {shown} instead."
-    )
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
 
 
 # -- options -------------------------------------------------------------------------------

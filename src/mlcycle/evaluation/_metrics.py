@@ -50,6 +50,10 @@ class Metric:
     ) -> float:
         return float(self.fn(np.asarray(y_true), np.asarray(y), _labels(labels)))
 
+    def from_loss(self, value: float) -> float:
+        """The metric's value back from :func:`loss` (the search minimises losses)."""
+        return -value if self.greater_is_better else value
+
 
 def _labels(labels: Sequence[Any] | np.ndarray | None) -> np.ndarray | None:
     return None if labels is None else np.asarray(labels)

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from mlcycle.exceptions import DataError, MlcycleError
+from mlcycle.exceptions import is_integer as _is_int
 from mlcycle.explanation._agnostic import MAX_BACKGROUND, run_permutation
 from mlcycle.explanation._json import json_float, json_value, label_text
 from mlcycle.explanation._models import (
@@ -155,10 +156,6 @@ class Explanation:
 
 def _number(value: float | None) -> str:
     return "nan" if value is None else f"{value:.4g}"
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
 
 
 def _class_index(info: ModelInfo, label: Any, owner: str) -> int | None:

@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 
 from mlcycle.exceptions import DataError, MlcycleError
+from mlcycle.exceptions import bad_parameter as _invalid
+from mlcycle.exceptions import is_integer as _is_int
 from mlcycle.explanation._json import json_float, json_value
 from mlcycle.explanation._models import (
     TASKS,
@@ -42,17 +44,6 @@ _PD_COLUMNS = 8  # partial-dependence curves kept for the top columns (permutati
 _PD_ROWS = 200
 _PD_GRID = 20
 _SAMPLE_ROWS = 200
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
-
-
-def _invalid(name: str, owner: str, expected: str, got: object) -> MlcycleError:
-    shown = got.__name__ if isinstance(got, type) else repr(got)
-    return MlcycleError(
-        f"The '{name}' parameter of {owner} must be {expected}. Got {shown} instead."
-    )
 
 
 def _sorted(values: dict[str, float]) -> dict[str, float]:

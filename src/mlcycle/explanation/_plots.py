@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from mlcycle.exceptions import MlcycleError
+from mlcycle.exceptions import is_integer as _is_int
 from mlcycle.explanation._importance import Importance, PartialDependence
 from mlcycle.explanation._json import label_text
 
@@ -31,10 +32,6 @@ _COLOR = "#2e6f9e"
 _MAX_POINTS = 500
 _MAX_CATEGORIES = 12
 _MAX_CLASSES = 10
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
 
 
 def _svg(draw: Any, width: float, height: float) -> str:

@@ -91,7 +91,8 @@ def _search_chart(result: TrainResult) -> str:
 
     from mlcycle.evaluation import get_metric
 
-    greater = get_metric(result.metric, result.task).greater_is_better
+    metric = get_metric(result.metric, result.task)
+    greater = metric.greater_is_better
     done = [t for t in result.trials if t.value is not None]
     if not done:
         return ""
@@ -101,13 +102,13 @@ def _search_chart(result: TrainResult) -> str:
         families = sorted({t.family for t in done})
         for family in families:
             points = [t for t in done if t.family == family]
-            values = [(-t.value if greater else t.value) for t in points if t.value is not None]
+            values = [metric.from_loss(t.value) for t in points if t.value is not None]
             ax.scatter([t.number for t in points], values, s=14, label=family, alpha=0.8)
         ordered = sorted(done, key=lambda t: t.number)
         best: list[float] = []
         for t in ordered:
             assert t.value is not None
-            current = -t.value if greater else t.value
+            current = metric.from_loss(t.value)
             if not best:
                 best.append(current)
             else:
@@ -148,7 +149,7 @@ def _folds_text(result: TrainResult) -> str:
 def _search_section(result: TrainResult) -> str:
     from mlcycle.evaluation import get_metric
 
-    greater = get_metric(result.metric, result.task).greater_is_better
+    metric = get_metric(result.metric, result.task)
     rows = []
     for family in sorted({t.family for t in result.trials}):
         trials = [t for t in result.trials if t.family == family]
@@ -156,7 +157,7 @@ def _search_section(result: TrainResult) -> str:
         best = min(done, key=lambda t: t.value or 0.0) if done else None
         best_value = None
         if best is not None and best.value is not None:
-            best_value = -best.value if greater else best.value
+            best_value = metric.from_loss(best.value)
         rows.append(
             [
                 family,

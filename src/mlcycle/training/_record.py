@@ -98,8 +98,10 @@ def _metrics(result: TrainResult) -> dict[str, float]:
 
 
 def _log_trials(result: TrainResult, parent: Any) -> None:
+    from mlcycle.evaluation import get_metric
     from mlcycle.registry import start_run
 
+    metric = get_metric(result.metric, result.task)
     for trial in result.trials:
         with start_run(name=f"trial-{trial.number}", parent=parent) as child:
             child.log_params(
@@ -110,18 +112,10 @@ def _log_trials(result: TrainResult, parent: Any) -> None:
                 if np.isfinite(value):
                     child.log_metric(f"fold_{result.metric}", float(value), step=step)
             if trial.value is not None:
-                score = trial.value
-                shown = -score if _greater(result.metric, result.task) else score
-                child.log_metric(f"cv_{result.metric}", float(shown))
+                child.log_metric(f"cv_{result.metric}", metric.from_loss(trial.value))
             child.log_metric("seconds", float(trial.duration))
             if trial.rounds:
                 child.log_metric("rounds", float(np.mean(trial.rounds)))
-
-
-def _greater(metric: str, task: str) -> bool:
-    from mlcycle.evaluation import get_metric
-
-    return get_metric(metric, task).greater_is_better
 
 
 def record(
@@ -169,10 +163,9 @@ def record(
         parent.log_metrics(metrics)
         _log_trials(result, parent)
         files: dict[str, bytes] = {}
-        if result.evaluation is not None:
-            files["evaluation.json"] = json.dumps(
-                result.evaluation.to_dict(), allow_nan=False
-            ).encode()
+        evaluation = None if result.evaluation is None else result.evaluation.to_dict()
+        if evaluation is not None:
+            files["evaluation.json"] = json.dumps(evaluation, allow_nan=False).encode()
         html = None
         if card:
             from mlcycle.training._card import render_card
@@ -185,7 +178,7 @@ def record(
                 result.model,
                 run=parent,
                 alias=alias,
-                description=f"mlcycle.train: {result.summary()['best_family']} "
+                description=f"mlcycle.train: {result.best_family} "
                 f"({result.metric} {result.cv_score:.4f} cv)",
                 schema=schema,
                 metrics=metrics,
@@ -205,7 +198,5 @@ def record(
             path.write_text(html.replace("{{version}}", "unregistered"), encoding="utf-8")
             result.card_path = path
             parent.log_artifact(path, "model_card.html")
-        if "evaluation.json" in files:
-            parent.log_dict(
-                result.evaluation.to_dict() if result.evaluation else {}, "evaluation.json"
-            )
+        if evaluation is not None:
+            parent.log_dict(evaluation, "evaluation.json")

@@ -80,9 +80,14 @@ class TrialRecord:
 
     def refit_seconds(self) -> float:
         """An estimate of one fit on all training rows."""
-        if not self.fold_seconds:
-            return 1.0
-        return float(np.mean(self.fold_seconds)) * 1.3 + 0.05
+        return refit_estimate(self.fold_seconds)
+
+
+def refit_estimate(fold_seconds: list[float]) -> float:
+    """Seconds one fit on all training rows takes, from the folds' fits (1 s if none)."""
+    if not fold_seconds:
+        return 1.0
+    return float(np.mean(fold_seconds)) * 1.3 + 0.05
 
 
 # -- preparation of the folds --------------------------------------------------------------
@@ -235,10 +240,6 @@ def _oof_value(metric: Metric, y: np.ndarray, oof: np.ndarray, mask: np.ndarray,
 # -- the objective -------------------------------------------------------------------------
 
 
-class _Deadline(Exception):
-    pass
-
-
 class Objective:
     """Optuna objective over all families; one instance per process (it caches the folds)."""
 
@@ -384,13 +385,16 @@ def refit_reserve(study: Any, ctx: SearchContext) -> float:
         if t.value is not None and math.isfinite(t.value)
     ]
     complete.sort(key=lambda t: t.value)
-    estimate = sum(
-        float(np.mean(t.user_attrs.get("fold_seconds") or [0.5])) * 1.3 + 0.05 for t in complete[:4]
-    )
+    estimate = sum(refit_estimate(t.user_attrs.get("fold_seconds") or []) for t in complete[:4])
     return min(0.3 * ctx.budget, 1.2 * estimate + 0.5)
 
 
-def run_worker(ctx: SearchContext, worker: int, study_name: str) -> int:
+def run_worker(
+    ctx: SearchContext,
+    worker: int,
+    study_name: str,
+    callbacks: list[Callable[[Any, Any], None]] | None = None,
+) -> int:
     """Run trials until the study stops; used in-process and in worker processes."""
     import optuna
 
@@ -406,7 +410,7 @@ def run_worker(ctx: SearchContext, worker: int, study_name: str) -> int:
     study.optimize(
         objective,
         timeout=timeout,
-        callbacks=[_stopper(ctx)],
+        callbacks=[_stopper(ctx), *(callbacks or [])],
         catch=(Exception,),
         gc_after_trial=False,
     )
@@ -428,30 +432,12 @@ def run_search(
     for params in ctx.grid or default_trials(ctx):
         study.enqueue_trial(params, skip_if_exists=True)
     if workers <= 1:
+        callbacks = []
         if on_progress is not None:
             progress = on_progress
-
-            def report(study: Any, trial: Any) -> None:
-                progress(records(study))
-
-            ctx_callbacks = [report]
-        else:
-            ctx_callbacks = []
-        objective = Objective(ctx)
-        loaded = optuna.load_study(
-            study_name=study_name,
-            storage=_storage(ctx),
-            sampler=_sampler(ctx, 0),
-            pruner=optuna.pruners.MedianPruner(n_startup_trials=_PRUNE_STARTUP, n_warmup_steps=1),
-        )
-        loaded.optimize(
-            objective,
-            timeout=max(0.0, ctx.deadline - time.time()),
-            callbacks=[_stopper(ctx), *ctx_callbacks],
-            catch=(Exception,),
-            gc_after_trial=False,
-        )
-        return records(loaded)
+            callbacks.append(lambda study, trial: progress(records(study)))
+        run_worker(ctx, 0, study_name, callbacks)
+        return records(study)
 
     from mlcycle.exceptions import MlcycleError
 

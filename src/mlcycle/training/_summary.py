@@ -45,8 +45,7 @@ def search_progress(
             status = f"{len(trials)} trials"
             if done:
                 best = min(done, key=lambda t: t.value or 0.0)
-                value = best.value or 0.0
-                shown = -value if metric.greater_is_better else value
+                shown = metric.from_loss(best.value or 0.0)
                 status += f" · best {metric.name} {shown:.4f} ({best.family})"
             bar.update(task_id, completed=min(total, time.time() - started), status=status)
 

@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from mlcycle.exceptions import DataError, MlcycleError
+from mlcycle.exceptions import DataError, MlcycleError, bad_parameter
+from mlcycle.exceptions import is_integer as _is_int
 from mlcycle.training._families import FAMILIES, check_families
 
 if TYPE_CHECKING:
@@ -129,14 +130,7 @@ class TrainResult:
 
 
 def _bad(name: str, expected: str, got: object) -> MlcycleError:
-    shown = got.__name__ if isinstance(got, type) else repr(got)
-    return MlcycleError(
-        f"The '{name}' parameter of train() must be {expected}. Got {shown} instead."
-    )
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+    return bad_parameter(name, "train()", expected, got)
 
 
 def _check_number(name: str, value: object, expected: str, minimum: float) -> float:
@@ -319,11 +313,6 @@ def _pipeline(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         prepared = preparer.fit_transform(ctx.X, y)
-    if family == "hgb" and hasattr(prepared, "toarray"):
-        raise MlcycleError(
-            "Histogram gradient boosting cannot use free-text features (sparse TF-IDF). "
-            "Leave 'hgb' out of the families for this data."
-        )
     estimator, _ = fit_family(
         family, params, ctx.task, prepared, y, seed=ctx.seed, n_jobs=n_jobs, rounds=rounds
     )
@@ -460,8 +449,12 @@ def train(
     from mlcycle.data import infer_kinds
 
     kinds = {str(k): str(v) for k, v in infer_kinds(X).items()}
-    sparse_text = any(k == "text" for k in kinds.values())
-    if sparse_text and "hgb" in chosen_families and families is None:
+    if "hgb" in chosen_families and "text" in kinds.values():  # TF-IDF features are sparse
+        if families is not None:
+            raise MlcycleError(
+                "Histogram gradient boosting cannot use free-text features (sparse TF-IDF). "
+                "Leave 'hgb' out of the families for this data."
+            )
         chosen_families.remove("hgb")
 
     from mlcycle.training._search import SearchContext, load_oof, run_search
@@ -570,7 +563,7 @@ def train(
     if task == "binary" and oof_final is not None and labels is not None:
         threshold = float(choose_threshold(y[mask], oof_final[mask][:, -1], np.arange(2)))
     best_scores = best.fold_scores
-    cv_score = -ensemble_value if chosen_metric.greater_is_better else ensemble_value
+    cv_score = chosen_metric.from_loss(ensemble_value)
     train_score = float(np.mean(best.train_scores)) if best.train_scores else None
     if train_score is not None:
         warning = overfitting(train_score, float(np.mean(best_scores)), chosen_metric)
@@ -598,7 +591,7 @@ def train(
                 for t, w in zip(members, weights, strict=True)
             ],
             "cv_score": float(cv_score),
-            "best_single_cv_score": -best_value if chosen_metric.greater_is_better else best_value,
+            "best_single_cv_score": chosen_metric.from_loss(best_value),
         },
         threshold=threshold,
         fit_seconds=fit_seconds,
