@@ -141,7 +141,7 @@ def test_init_and_doctor(clean_env: Path) -> None:
     report = json.loads(ok("doctor", "--json"))
     assert report["ok"] is True
     assert report["settings"]["home"] == str(clean_env.resolve())
-    assert "schema 0001" in report["checks"]["database reachable"]["detail"]
+    assert "schema 0002" in report["checks"]["database reachable"]["detail"]
     bad = cli("doctor", "--json", env={"MLCYCLE_DB_URL": "postgresql+psycopg://x@127.0.0.1:1/db"})
     assert bad.returncode == 1
     assert json.loads(bad.stdout)["checks"]["database reachable"]["ok"] is False

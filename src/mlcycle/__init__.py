@@ -39,6 +39,7 @@ if TYPE_CHECKING:
         set_tags,
         start_run,
     )
+    from mlcycle.serving import predict, serve
     from mlcycle.training import run_job, train
 
 _LAZY = {
@@ -63,6 +64,8 @@ _LAZY = {
     "train": "mlcycle.training",
     "run_job": "mlcycle.training",
     "explain": "mlcycle.explanation",
+    "predict": "mlcycle.serving",
+    "serve": "mlcycle.serving",
 }
 
 __all__ = [
@@ -81,10 +84,12 @@ __all__ = [
     "log_metrics",
     "log_param",
     "log_params",
+    "predict",
     "register_model",
     "restore",
     "run_job",
     "search_runs",
+    "serve",
     "set_tag",
     "set_tags",
     "start_run",

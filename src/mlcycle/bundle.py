@@ -621,6 +621,8 @@ class NativeModel:
     """
 
     booster: Any
+    threads: int | None = None
+    """Threads per prediction (None: the library's default, all cores)."""
 
     def __init__(self, meta: dict[str, Any]) -> None:
         import numpy as np
@@ -648,6 +650,10 @@ class NativeModel:
 
     def _raw(self, X: Any) -> np.ndarray:
         raise NotImplementedError
+
+    def set_threads(self, threads: int) -> None:
+        """Predict on ``threads`` threads (one is fastest for small batches)."""
+        self.threads = threads
 
     def _check_proba(self) -> None:
         if self.kind == "classifier" or self.objective in _PROBA_OBJECTIVES:
@@ -682,6 +688,8 @@ class _LightGBMModel(NativeModel):
         self.booster = lgb.Booster(model_str=data.decode("utf-8"))
 
     def _raw(self, X: Any) -> np.ndarray:
+        if self.threads is not None:
+            return self.booster.predict(X, num_threads=self.threads)
         return self.booster.predict(X)
 
 
@@ -691,6 +699,11 @@ class _XGBoostModel(NativeModel):
         xgb: Any = require("xgboost", "xgboost")
         self.booster = xgb.Booster()
         self.booster.load_model(bytearray(data))
+
+    def set_threads(self, threads: int) -> None:
+        """Predict on ``threads`` threads (one is fastest for small batches)."""
+        self.threads = threads
+        self.booster.set_param({"nthread": threads})
 
     def _raw(self, X: Any, margin: bool = False) -> np.ndarray:
         import numpy as np

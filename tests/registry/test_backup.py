@@ -203,7 +203,7 @@ def _garble_meta(bk: Path) -> None:
         (_edit_runs_table, "Table file runs.jsonl does not match its SHA-256"),
         (_edit_blob, "The backup is damaged: .*does not match its SHA-256"),
         (_drop_blob, "The backup is damaged: .*is missing"),
-        (_edit_revision, "The backup has schema revision 0000; this mlcycle writes 0001"),
+        (_edit_revision, "The backup has schema revision 0000; this mlcycle writes 0002"),
         (_drop_meta, "is not an mlcycle backup"),
         (_garble_meta, "backup.json is not valid JSON: the backup is damaged"),
     ],

@@ -216,15 +216,15 @@ def test_an_older_database_asks_for_an_upgrade_and_is_untouched(
     from mlcycle.registry import _db
 
     before = _state(used_workspace)
-    monkeypatch.setattr(_db, "head_revision", lambda: "0002")
-    monkeypatch.setattr(_db, "known_revisions", lambda: {"0001", "0002"})
+    monkeypatch.setattr(_db, "head_revision", lambda: "0003")
+    monkeypatch.setattr(_db, "known_revisions", lambda: {"0001", "0002", "0003"})
     with pytest.raises(
         SchemaVersionError,
-        match=r"schema version 0001; this mlcycle needs 0002. Back it up.*mlcycle db upgrade",
+        match=r"schema version 0002; this mlcycle needs 0003. Back it up.*mlcycle db upgrade",
     ):
         _open()
     assert _state(used_workspace) == before
-    assert before[0] == "0001"
+    assert before[0] == "0002"
 
 
 def test_a_foreign_database_is_not_taken_over(workspace: Workspace) -> None:

@@ -15,7 +15,7 @@ from mlcycle.cli._app import app
 __all__ = ["app", "main"]
 
 # Each module registers its verbs on `app`; the order here is the order of --help's panels.
-for _module in ("_workspace", "_data", "_train", "_runs", "_models"):
+for _module in ("_workspace", "_data", "_train", "_runs", "_models", "_serve", "_predict", "_keys"):
     importlib.import_module(f"mlcycle.cli.{_module}")
 
 

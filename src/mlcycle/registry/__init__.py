@@ -4,6 +4,7 @@ from mlcycle.registry._artifacts import ArtifactStore, BlobInfo, resolve_within,
 from mlcycle.registry._backup import BackupReport, backup, restore
 from mlcycle.registry._entities import (
     AliasEvent,
+    ApiKey,
     Artifact,
     AuditEvent,
     Experiment,
@@ -15,6 +16,15 @@ from mlcycle.registry._entities import (
     RunStatus,
 )
 from mlcycle.registry._gc import GcReport, collect_garbage
+from mlcycle.registry._keys import (
+    ROLES,
+    create_key,
+    list_keys,
+    parse_key,
+    revoke_key,
+    role_allows,
+    verify_secret,
+)
 from mlcycle.registry._models import (
     ModelRef,
     load_model,
@@ -42,8 +52,10 @@ from mlcycle.registry._workspace import Workspace, get_workspace, reset_workspac
 
 __all__ = [
     "BACKENDS",
+    "ROLES",
     "ActiveRun",
     "AliasEvent",
+    "ApiKey",
     "Artifact",
     "ArtifactStore",
     "AuditEvent",
@@ -63,24 +75,30 @@ __all__ = [
     "active_run",
     "backup",
     "collect_garbage",
+    "create_key",
     "delete_run",
     "get_run",
     "get_workspace",
+    "list_keys",
     "load_model",
     "log_artifact",
     "log_metric",
     "log_metrics",
     "log_param",
     "log_params",
+    "parse_key",
     "parse_model_ref",
     "register_model",
     "reset_workspace",
     "resolve_version",
     "resolve_within",
     "restore",
+    "revoke_key",
+    "role_allows",
     "safe_relpath",
     "search_runs",
     "set_tag",
     "set_tags",
     "start_run",
+    "verify_secret",
 ]

@@ -8,9 +8,11 @@ from typing import Any
 
 __all__ = [
     "AliasEvent",
+    "ApiKey",
     "Artifact",
     "AuditEvent",
     "Experiment",
+    "KeyHash",
     "Metric",
     "Model",
     "ModelVersion",
@@ -193,4 +195,52 @@ class AuditEvent:
             "entity_type": self.entity_type,
             "entity_id": self.entity_id,
             "details": dict(self.details),
+        }
+
+
+@dataclass(frozen=True)
+class KeyHash:
+    """How an API key's secret is stored: ``hashlib.scrypt(secret, salt, n, r, p)``."""
+
+    salt: bytes
+    digest: bytes
+    n: int
+    r: int
+    p: int
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """An API key of the model server; the secret itself is never stored, only its hash."""
+
+    id: str
+    role: str
+    name: str
+    created_at: int
+    created_by: str
+    secret_hash: KeyHash = field(repr=False, compare=False)
+    last_used_at: int | None = None
+    revoked_at: int | None = None
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    @property
+    def prefix(self) -> str:
+        """The public start of the key (``mlc_<id>_``), to recognise it without the secret."""
+        return f"mlc_{self.id}_"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything but the hash: safe to print, log and return over HTTP."""
+        return {
+            "id": self.id,
+            "prefix": self.prefix,
+            "role": self.role,
+            "name": self.name,
+            "created_at": self.created_at,
+            "created_by": self.created_by,
+            "last_used_at": self.last_used_at,
+            "revoked_at": self.revoked_at,
+            "revoked": self.revoked,
         }

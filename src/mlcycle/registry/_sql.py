@@ -1,8 +1,8 @@
 """SQLAlchemy implementation of :class:`~mlcycle.registry._store.Store` (SQLite, PostgreSQL).
 
 Split by concern: ``_sql_base`` (engine, transactions, audit), ``_sql_models`` (models,
-versions, aliases), ``_sql_query`` (filters to SQL); this module holds experiments, runs,
-search, artifacts and housekeeping.
+versions, aliases), ``_sql_keys`` (API keys), ``_sql_query`` (filters to SQL); this module
+holds experiments, runs, search, artifacts and housekeeping.
 """
 
 from __future__ import annotations
@@ -46,12 +46,13 @@ from mlcycle.registry._sql_base import (
     _chunks,
     now_ms,
 )
+from mlcycle.registry._sql_keys import SqlKeys
 from mlcycle.registry._sql_models import SqlModels
 from mlcycle.registry._sql_query import _as_text, _compare, _decode_token, _encode_token
 from mlcycle.registry._store import MetricPoint
 
 
-class SqlStore(SqlModels):
+class SqlStore(SqlModels, SqlKeys):
     """The metadata store on SQLite (default) or PostgreSQL. See ``Store`` for the contract."""
 
     # -- experiments --------------------------------------------------------------------
@@ -474,6 +475,14 @@ class SqlStore(SqlModels):
         return self._tx(read, "listing artifacts", write=False)
 
     # -- audit and housekeeping ---------------------------------------------------------
+    def record_event(
+        self, *, actor: str, action: str, entity_type: str, entity_id: str, **details: Any
+    ) -> None:
+        self._tx(
+            lambda c: self._audit(c, actor, action, entity_type, entity_id, **details),
+            "writing the audit log",
+        )
+
     def audit_events(
         self, *, entity_type: str | None = None, entity_id: str | None = None, limit: int = 100
     ) -> list[AuditEvent]:
@@ -544,7 +553,7 @@ class SqlStore(SqlModels):
         def read(conn: Connection) -> bool:
             return all(
                 conn.execute(select(func.count()).select_from(table)).scalar_one() == 0
-                for table in (t.experiments, t.runs, t.models)
+                for table in (t.experiments, t.runs, t.models, t.api_keys)
             )
 
         return self._tx(read, "checking the store", write=False)

@@ -1,4 +1,4 @@
-"""The metadata store interface: runs, metrics, models, versions, aliases, audit.
+"""The metadata store interface: runs, metrics, models, versions, aliases, API keys, audit.
 
 A backend is one class implementing :class:`Store`; backends are chosen from the URL
 scheme through :data:`BACKENDS`, a lazy table, so a third backend is a new module.
@@ -9,8 +9,9 @@ Contract for every implementation:
 - Every mutating method is one transaction: it happens entirely or not at all, and
   transient lock errors are retried inside the store, never surfaced.
 - Every change to the registry (experiment creation, run deletion, restoration and purge,
-  models, versions and aliases) writes an audit event in the same transaction. Runs
-  starting and ending are the run's own record, not audit events.
+  models, versions and aliases, API keys created and revoked) writes an audit event in the
+  same transaction. Runs starting and ending are the run's own record, not audit events;
+  nor is the last use of an API key.
 - Unknown ids and names raise :class:`~mlcycle.exceptions.NotFoundError`; duplicates and
   forbidden state changes raise :class:`~mlcycle.exceptions.ConflictError`; bad filters
   raise :class:`~mlcycle.exceptions.FilterError`.
@@ -27,9 +28,11 @@ from typing import Any
 
 from mlcycle.registry._entities import (
     AliasEvent,
+    ApiKey,
     Artifact,
     AuditEvent,
     Experiment,
+    KeyHash,
     Metric,
     Model,
     ModelVersion,
@@ -217,7 +220,41 @@ class Store(ABC):
     @abstractmethod
     def alias_history(self, model: str, alias: str | None = None) -> list[AliasEvent]: ...
 
+    # -- API keys -----------------------------------------------------------------------
+    @abstractmethod
+    def create_api_key(
+        self, key_id: str, *, role: str, name: str, secret_hash: KeyHash, actor: str
+    ) -> ApiKey:
+        """Store a new key, its secret already hashed; ConflictError if ``key_id`` exists.
+
+        The role must be one of ``mlcycle.registry.ROLES``; keys are never modified
+        afterwards except for their last use and their revocation.
+        """
+
+    @abstractmethod
+    def list_api_keys(self) -> list[ApiKey]:
+        """Every key, revoked ones included, oldest first."""
+
+    @abstractmethod
+    def get_api_key(self, key_id: str) -> ApiKey:
+        """The key, revoked or not; NotFoundError if unknown."""
+
+    @abstractmethod
+    def revoke_api_key(self, key_id: str, *, actor: str) -> ApiKey:
+        """Revoke a key for good; ConflictError if it is already revoked."""
+
+    @abstractmethod
+    def record_api_key_use(self, used: Mapping[str, int]) -> None:
+        """Set keys' last use (key id -> ms), never moving it back; unknown ids are ignored."""
+
     # -- audit and housekeeping ---------------------------------------------------------
+    @abstractmethod
+    def record_event(
+        self, *, actor: str, action: str, entity_type: str, entity_id: str, **details: Any
+    ) -> None:
+        """Write one audit event for an action outside the registry (e.g. a server's admin
+        route); ``details`` must be JSON-serialisable."""
+
     @abstractmethod
     def audit_events(
         self, *, entity_type: str | None = None, entity_id: str | None = None, limit: int = 100
@@ -233,7 +270,7 @@ class Store(ABC):
 
     @abstractmethod
     def is_empty(self) -> bool:
-        """True when the store holds no experiments, runs or models."""
+        """True when the store holds no experiments, runs, models or API keys."""
 
     @abstractmethod
     def dump_tables(self) -> Iterable[tuple[str, list[dict[str, Any]]]]:

@@ -172,6 +172,26 @@ audit_events = Table(
     Index("ix_audit_entity", "entity_type", "entity_id"),
 )
 
+api_keys = Table(
+    "api_keys",
+    metadata,
+    # The public key id, also the key's visible prefix: mlc_<id>_<secret>.
+    Column("id", String(32), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("name", String(256), nullable=False, default=""),
+    # hashlib.scrypt(secret, salt, n, r, p) as hex; the parameters travel with each hash
+    # so that they can be raised for new keys without invalidating old ones.
+    Column("secret_hash", String(128), nullable=False),
+    Column("salt", String(64), nullable=False),
+    Column("scrypt_n", Integer, nullable=False),
+    Column("scrypt_r", Integer, nullable=False),
+    Column("scrypt_p", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(256), nullable=False),
+    Column("last_used_at", BigInteger, nullable=True),
+    Column("revoked_at", BigInteger, nullable=True),
+)
+
 #: Tables in an order that satisfies foreign keys on insert (backup and restore rely on it).
 TABLES_IN_ORDER = (
     experiments,
@@ -186,4 +206,5 @@ TABLES_IN_ORDER = (
     aliases,
     alias_history,
     audit_events,
+    api_keys,
 )

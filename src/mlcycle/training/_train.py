@@ -296,6 +296,16 @@ def _grid(families: list[str], task: str, n_rows: int) -> list[dict[str, Any]]:
     return out
 
 
+SMALL_TABLE_ROWS = 10_000
+"""Below this many rows one thread fits faster than two: OpenMP's per-node barriers cost more
+than they save, and on a busy machine they stall (scikit-learn's histogram boosting most)."""
+
+
+def _threads(n_rows: int) -> int:
+    """Threads for one fit: one on small tables, up to two cores on larger ones."""
+    return 1 if n_rows < SMALL_TABLE_ROWS else min(2, os.cpu_count() or 1)
+
+
 def _pipeline(
     family: str,
     params: dict[str, Any],
@@ -479,7 +489,7 @@ def train(
             budget=budget,
             out_dir=scratch,
             max_trials=None if max_trials is None else int(max_trials),
-            n_jobs=1 if workers > 1 else min(2, os.cpu_count() or 1),
+            n_jobs=1 if workers > 1 else _threads(len(y)),
             grid=_grid(chosen_families, task, len(y)) if search == "grid" else [],
         )
         from mlcycle.training._summary import search_progress
@@ -538,7 +548,7 @@ def train(
             best = simple
         oof_final = _blend(pairs, members, weights)
 
-        n_jobs = min(2, os.cpu_count() or 1)
+        n_jobs = _threads(len(y))
         if len(members) == 1 and (labels is None or best.family != "xgb"):
             # one Pipeline, trained on the original labels so that it predicts them itself
             values = y if labels is None else train_frame[target].to_numpy()

@@ -4,5 +4,5 @@
 Alembic scripts so that checking a database's version on connect needs no Alembic import.
 """
 
-REVISIONS = ("0001",)
+REVISIONS = ("0001", "0002")
 HEAD = REVISIONS[-1]

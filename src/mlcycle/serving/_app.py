@@ -1,0 +1,844 @@
+"""The HTTP app: predict, explain, feedback, model listings, health and metrics.
+
+Built on FastAPI for routing and the OpenAPI document, with the hot path kept lean: bodies
+are read and parsed once with orjson, checked by a compiled schema, scored in
+micro-batches and answered with orjson. Every request goes through one pure-ASGI layer
+that gives it an id, refuses oversize bodies before they are read, checks the API key,
+counts it in Prometheus and writes one JSON access-log line.
+
+A background thread follows each served alias: when ``mlcycle promote`` or ``rollback``
+moves it, the new version is loaded beside the old one and swapped in; requests already
+running finish on the version they started with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import inspect
+import logging
+import os
+import random
+import threading
+import time
+import zlib
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.responses import PlainTextResponse, Response
+
+from mlcycle._version import __version__
+from mlcycle.serving import _openapi as api
+from mlcycle.serving._batcher import MicroBatcher
+from mlcycle.serving._config import ServeConfig
+from mlcycle.serving._input import MAX_ROWS, RequestError, parse_json, rows_of
+from mlcycle.serving._metrics import CONTENT_TYPE_LATEST, ServerMetrics
+from mlcycle.serving._model import ServedModel, load_served_model
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable
+
+    from mlcycle.registry import ModelVersion, Workspace
+    from mlcycle.serving._predlog import FeedbackLog, PredictionLog
+
+__all__ = ["ServerState", "create_app"]
+
+logger = logging.getLogger("mlcycle.serve")
+access = logging.getLogger("mlcycle.access")
+
+_JSON = "application/json"
+_NUMPY = orjson.OPT_SERIALIZE_NUMPY
+MAX_EXPLAIN_ROWS = 100
+_OPEN = {"/healthz", "/readyz"}
+
+
+# -- state ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Slot:
+    """One target of a served name (an alias, a pinned ``vN`` or ``latest``)."""
+
+    name: str
+    target: str
+    model: ServedModel | None = None
+    batcher: MicroBatcher = field(default_factory=MicroBatcher)
+    failed_version: int | None = None
+    failed_at: float = 0.0
+
+    @property
+    def ref(self) -> str:
+        if self.target == "latest":
+            return self.name
+        if self.target.startswith("v") and self.target[1:].isdigit():
+            return f"{self.name}/{self.target[1:]}"
+        return f"{self.name}@{self.target}"
+
+    @property
+    def follows(self) -> bool:
+        return not (self.target.startswith("v") and self.target[1:].isdigit())
+
+
+@dataclass
+class NameRoute:
+    """How one name's traffic is split, and its shadow."""
+
+    slots: list[Slot]
+    weights: list[float]
+    shadow: Slot | None
+
+    def pick(self, key: str | None) -> Slot:
+        if len(self.slots) == 1:
+            return self.slots[0]
+        total = sum(self.weights)
+        point = (
+            (zlib.crc32(key.encode()) % 10_000) / 10_000 * total if key else random.random() * total
+        )
+        for slot, weight in zip(self.slots, self.weights, strict=True):
+            if point < weight:
+                return slot
+            point -= weight
+        return self.slots[-1]
+
+
+class ServerState:
+    """Everything one app serves: slots, routes, logs, metrics and the key verifier."""
+
+    def __init__(self, config: ServeConfig, workspace: Workspace) -> None:
+        self.config = config
+        self.workspace = workspace
+        self.metrics = ServerMetrics()
+        self.slots: dict[tuple[str, str], Slot] = {}
+        self.routes: dict[str, NameRoute] = {}
+        for name, route in config.models.items():
+            for target in route.targets:
+                self.slots[(name, target)] = Slot(name, target, batcher=self._batcher())
+            self.routes[name] = NameRoute(
+                [self.slots[(name, t)] for t in route.weights if route.weights[t] > 0],
+                [w for w in route.weights.values() if w > 0],
+                self.slots[(name, route.shadow)] if route.shadow else None,
+            )
+        self.verifier: Any = None
+        self.prediction_log: PredictionLog | None = None
+        self.feedback_log: FeedbackLog | None = None
+        self.in_flight = 0
+        self.ready = False
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+
+    def _batcher(self) -> MicroBatcher:
+        c = self.config
+        return MicroBatcher(
+            max_rows=c.max_batch_rows,
+            max_wait=c.max_wait_ms / 1000,
+            max_queue_rows=c.max_queue_rows,
+            on_scored=self._scored,
+        )
+
+    def _scored(
+        self, model: ServedModel, jobs: list[Any], columns: dict[str, list[Any]], outputs: Any
+    ) -> None:
+        """Log a scored batch in one piece (on the model thread); jobs carry their tags."""
+        self.metrics.batch_rows.labels(model.name).observe(len(outputs.predictions))
+        log = self.prediction_log
+        if log is None:
+            return
+        keep = [bool(job.tag and job.tag[4]) for job in jobs]
+        if not any(keep):
+            return
+        done = time.perf_counter()
+        requests = [
+            (rid, job.n_rows, (done - started) * 1000, alias, role)
+            for job in jobs
+            for rid, started, alias, role, _ in [job.tag or ("", done, None, "primary", False)]
+        ]
+        log.append(
+            model=model.name, version=model.version, classes=model.classes, requests=requests,
+            columns=columns, predictions=outputs.predictions, probabilities=outputs.probabilities,
+            timestamp=time.time(), keep=keep,
+        )  # fmt: skip
+
+    # -- loading and following aliases ---------------------------------------------------
+
+    def _resolve(self, slot: Slot) -> ModelVersion:
+        from mlcycle.registry import resolve_version
+
+        return resolve_version(slot.ref, self.workspace)
+
+    def load_all(self) -> None:
+        """Load every slot now (startup); errors propagate."""
+        for slot in self.slots.values():
+            version = self._resolve(slot)
+            slot.model = load_served_model(
+                slot.name, version, self.workspace, engine=self.config.engine
+            )
+            self._mark_loaded(slot, None)
+        self.ready = True
+
+    def _mark_loaded(self, slot: Slot, old: ServedModel | None) -> None:
+        assert slot.model is not None
+        if old is not None:
+            self.metrics.loaded.labels(slot.name, str(old.version), slot.target).set(0)
+        self.metrics.loaded.labels(slot.name, str(slot.model.version), slot.target).set(1)
+
+    def check_aliases(self) -> list[tuple[str, str, int, int]]:
+        """Swap in the version each followed alias names now; returns the swaps made."""
+        swaps = []
+        for slot in self.slots.values():
+            if not slot.follows or slot.model is None:
+                continue
+            try:
+                version = self._resolve(slot)
+            except Exception as exc:  # alias deleted or DB unreachable: keep serving
+                logger.warning(
+                    "cannot resolve %s (%s); still serving v%s", slot.ref, exc, slot.model.version
+                )
+                continue
+            if version.version == slot.model.version:
+                continue
+            if slot.failed_version == version.version and time.time() - slot.failed_at < 30:
+                continue
+            try:
+                fresh = load_served_model(
+                    slot.name, version, self.workspace, engine=self.config.engine
+                )
+            except Exception as exc:
+                slot.failed_version, slot.failed_at = version.version, time.time()
+                logger.error(
+                    "cannot load %s version %s (%s); still serving version %s",
+                    slot.name, version.version, exc, slot.model.version,
+                )  # fmt: skip
+                continue
+            old, slot.model = slot.model, fresh
+            gc.freeze()  # the new version joins the objects the collector never scans
+            self._mark_loaded(slot, old)
+            self.metrics.swaps.labels(slot.name, slot.target).inc()
+            swaps.append((slot.name, slot.target, old.version, fresh.version))
+            logger.info("%s: version %s -> %s", slot.ref, old.version, fresh.version)
+        return swaps
+
+    def _watch(self) -> None:
+        last_keys = 0.0
+        while not self._stop.wait(self.config.poll_interval):
+            try:
+                self.check_aliases()
+                if self.verifier is not None and time.time() - last_keys >= 2.0:
+                    self.verifier.refresh()
+                    last_keys = time.time()
+            except Exception:  # the watcher must outlive a bad poll
+                logger.exception("the alias watcher failed once; retrying")
+
+    def start(self) -> None:
+        from mlcycle.serving._predlog import FeedbackLog, PredictionLog
+
+        home = self.workspace.ensure_home()
+        if self.config.log_predictions:
+            self.prediction_log = PredictionLog(home / "predictions", sample=self.config.log_sample)
+            self.prediction_log.start()
+        self.feedback_log = FeedbackLog(home / "feedback")
+        self.feedback_log.start()
+        if self.config.auth:
+            from mlcycle.serving._auth import KeyVerifier
+
+            self.verifier = KeyVerifier(self.workspace)
+        for slot in self.slots.values():
+            slot.batcher.start()
+        self._watcher = threading.Thread(target=self._watch, name="mlcycle-watch", daemon=True)
+        self._watcher.start()
+
+    async def stop(self) -> None:
+        """Drain: finish queued work, then write the logs."""
+        self.ready = False
+        self._stop.set()
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+        for slot in self.slots.values():
+            await slot.batcher.drain()
+        if self._watcher is not None:
+            self._watcher.join(timeout=10)
+        for log in (self.prediction_log, self.feedback_log):
+            if log is not None:
+                log.close()
+
+    def keep(self, task: asyncio.Task[Any]) -> None:
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+
+# -- the ASGI layer: ids, body limit, auth, metrics, access log -----------------------------
+
+
+def _needed_role(method: str, path: str) -> str | None:
+    if path in _OPEN:
+        return None
+    if path.startswith("/v1/admin"):
+        return "admin"
+    if method == "POST" and path.startswith("/v1/models/"):
+        return "predict"
+    return "read"
+
+
+def _route_name(path: str) -> str:
+    if path.startswith("/v1/models/"):
+        tail = path[len("/v1/models/") :].split("/")
+        return tail[1] if len(tail) > 1 else "model"
+    return path.strip("/") or "root"
+
+
+class Gate:
+    """Pure ASGI middleware: the checks every request passes before any route runs."""
+
+    def __init__(self, app: Any, state: ServerState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        state = self.state
+        headers = dict(scope["headers"])
+        given = headers.get(b"x-request-id", b"").decode("latin-1")
+        request_id = given if 0 < len(given) <= 64 and given.isascii() else os.urandom(8).hex()
+        scope["mlcycle"] = info = {"request_id": request_id, "model": "", "version": "", "rows": 0}
+        status_box = [500]  # until the response starts
+
+        async def send_wrapped(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status_box[0] = message["status"]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                ]
+            await send(message)
+
+        method, path = scope["method"], scope["path"]
+        refusal = await self._refuse(method, path, headers, info)
+        if refusal is not None:
+            await _send_error(send_wrapped, refusal, request_id)
+        elif state.in_flight >= state.config.max_in_flight:
+            error = RequestError(
+                429, "Too many requests in flight; retry shortly.", headers={"Retry-After": "1"}
+            )
+            await _send_error(send_wrapped, error, request_id)
+        else:
+            state.in_flight += 1
+            limited = _limited(receive, state.config.max_body_bytes)
+            try:
+                name = _fast_lane(method, path)
+                if name is not None and name in state.routes:
+                    await _answer_predict(state, name, scope, limited, send_wrapped)
+                else:
+                    await self.app(scope, limited, send_wrapped)
+            except _TooLarge as error:  # a route that reads its body outside our handlers
+                if status_box[0] == 500:  # nothing sent yet
+                    await _send_error(send_wrapped, error, request_id)
+            finally:
+                state.in_flight -= 1
+        seconds = time.perf_counter() - started
+        status = status_box[0]
+        model, version = str(info["model"]), str(info["version"])
+        state.metrics.observe(model, version, _route_name(path), status, seconds)
+        if state.config.access_log:
+            access.info(
+                orjson.dumps({
+                    "ts": time.time(),
+                    "request_id": request_id,
+                    "method": method,
+                    "path": path,
+                    "status": status,
+                    "ms": round(seconds * 1000, 3),
+                    "model": info["model"] or None,
+                    "version": info["version"] or None,
+                    "rows": info["rows"],
+                    "client": (scope.get("client") or ("", 0))[0],
+                }).decode()
+            )  # fmt: skip
+
+    async def _refuse(
+        self, method: str, path: str, headers: dict[bytes, bytes], info: dict[str, Any]
+    ) -> RequestError | None:
+        length = headers.get(b"content-length")
+        limit = self.state.config.max_body_bytes
+        if length is not None and length.isdigit() and int(length) > limit:
+            return _too_large(limit)
+        verifier = self.state.verifier
+        needed = _needed_role(method, path)
+        if verifier is None or needed is None:
+            return None
+        from mlcycle.registry import parse_key, role_allows
+
+        raw = headers.get(b"authorization") or headers.get(b"x-api-key")
+        credentials = raw.decode("latin-1") if raw else None
+        decided, role = verifier.check_cached(credentials)
+        if not decided:  # a key not seen before: one scrypt, off the event loop
+            role = await asyncio.to_thread(verifier.check, credentials)
+        if role is None:
+            say = "A valid API key is required: send 'Authorization: Bearer <key>'."
+            if raw:
+                say = "The API key is not valid (unknown, malformed or revoked)."
+            return RequestError(401, say, headers={"WWW-Authenticate": "Bearer"})
+        parsed = parse_key(credentials.split()[-1]) if credentials else None
+        info["actor"] = f"api-key:{parsed[0]}" if parsed else "api-key"
+        if not role_allows(role, needed):
+            return RequestError(
+                403, f"This key's role '{role}' may not do this; it needs '{needed}'."
+            )
+        return None
+
+
+def _quiet_gc() -> None:
+    """Keep the cyclic garbage collector off the loaded models and libraries.
+
+    A full collection walks every tracked object (pandas, scikit-learn and the models are
+    millions) and stalls every request for tens of milliseconds: the p99 latency. Frozen
+    objects are never scanned again; requests make few cycles, so young collections can
+    be rarer too.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 1000)
+
+
+def _fast_lane(method: str, path: str) -> str | None:
+    """The model name of a predict request, which skips FastAPI's per-request dependency
+    machinery (the route is still declared to FastAPI, for the OpenAPI document)."""
+    if method != "POST" or not path.startswith("/v1/models/") or not path.endswith("/predict"):
+        return None
+    name = path[len("/v1/models/") : -len("/predict")]
+    return name if name and "/" not in name else None
+
+
+async def _answer_predict(
+    state: ServerState, name: str, scope: Any, receive: Any, send: Any
+) -> None:
+    request = Request(scope, receive)
+    try:
+        response = await _predict(state, name, request)
+    except RequestError as error:
+        response = _error(error, request)
+    await response(scope, receive, send)
+
+
+class _TooLarge(RequestError):
+    """Raised while a body is read, so the route answers 413 like any refused request."""
+
+
+def _too_large(limit: int) -> RequestError:
+    return _TooLarge(413, f"The request body is larger than the limit of {limit:,} bytes.")
+
+
+def _limited(receive: Any, limit: int) -> Callable[[], Awaitable[dict[str, Any]]]:
+    seen = 0
+
+    async def wrapped() -> dict[str, Any]:
+        nonlocal seen
+        message: dict[str, Any] = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise _too_large(limit)
+        return message
+
+    return wrapped
+
+
+async def _send_error(send: Any, error: RequestError, request_id: str) -> None:
+    body = orjson.dumps(error.body(request_id))
+    headers = [(b"content-type", _JSON.encode()), (b"content-length", str(len(body)).encode())]
+    headers += [(k.lower().encode(), v.encode()) for k, v in error.headers.items()]
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(data, option=_NUMPY), status, headers, media_type=_JSON)
+
+
+def _error(error: RequestError, request: Request) -> Response:
+    return _json(error.body(request.scope["mlcycle"]["request_id"]), error.status, error.headers)
+
+
+# -- the app ---------------------------------------------------------------------------------
+
+
+def create_app(config: ServeConfig, workspace: Workspace | None = None) -> FastAPI:
+    """The server's ASGI app (wrapped in its request gate), loading its models on startup."""
+    from mlcycle.registry import get_workspace
+
+    state = ServerState(config, workspace or get_workspace())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(state.load_all)
+        _quiet_gc()
+        state.start()
+        try:
+            yield
+        finally:
+            await state.stop()
+
+    options: dict[str, Any] = {
+        "title": "mlcycle model server",
+        "version": __version__,
+        "description": "Predictions, explanations and feedback for registered models.",
+        "lifespan": lifespan,
+        "openapi_url": "/openapi.json",
+    }
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters:
+        # FastAPI >= 0.16x asks OpenTelemetry on every request whether it is configured
+        # (about 0.2 ms); the server has its own Prometheus metrics.
+        options["telemetry"] = {"tracing": False, "metrics": False, "logs": False}
+    app = FastAPI(**options)
+    app.state.mlcycle = state
+    _add_routes(app, state)
+    app.openapi = lambda: api.document(app, state)  # type: ignore[method-assign]
+    app.add_middleware(Gate, state=state)
+    return app
+
+
+def _served(state: ServerState, name: str) -> NameRoute:
+    route = state.routes.get(name)
+    if route is None:
+        known = ", ".join(sorted(state.routes)) or "(none)"
+        raise RequestError(404, f"No model named '{name}' is served here. Served: {known}.")
+    return route
+
+
+def _current(slot: Slot) -> ServedModel:
+    if slot.model is None:
+        raise RequestError(503, f"{slot.ref} is not loaded yet.", headers={"Retry-After": "1"})
+    return slot.model
+
+
+def _add_routes(app: FastAPI, state: ServerState) -> None:
+    config = state.config
+
+    async def predict(name: str, request: Request) -> Response:
+        try:
+            return await _predict(state, name, request)
+        except RequestError as error:
+            return _error(error, request)
+
+    async def explain(name: str, request: Request) -> Response:
+        try:
+            return await _explain(state, name, request)
+        except RequestError as error:
+            return _error(error, request)
+
+    async def feedback(name: str, request: Request) -> Response:
+        try:
+            return await _feedback(state, name, request)
+        except RequestError as error:
+            return _error(error, request)
+
+    for name in config.models:
+        body = api.request_body(state, name)
+        for verb, handler, summary, responses in (
+            ("predict", predict, "Predict", api.PREDICT_RESPONSES),
+            ("explain", explain, "Explain rows", api.EXPLAIN_RESPONSES),
+        ):
+            app.add_api_route(
+                f"/v1/models/{name}/{verb}",
+                _bound(handler, name),
+                methods=["POST"],
+                summary=f"{summary} with '{name}'",
+                openapi_extra={"requestBody": body},
+                responses=responses,
+                response_class=Response,
+                name=f"{verb}_{name}",
+            )
+        app.add_api_route(
+            f"/v1/models/{name}/feedback",
+            _bound(feedback, name),
+            methods=["POST"],
+            summary=f"Send true labels for predictions of '{name}'",
+            openapi_extra={"requestBody": api.FEEDBACK_BODY},
+            responses=api.FEEDBACK_RESPONSES,
+            response_class=Response,
+            name=f"feedback_{name}",
+        )
+    for verb, handler in (("predict", predict), ("explain", explain), ("feedback", feedback)):
+        app.add_api_route(
+            f"/v1/models/{{name}}/{verb}", handler, methods=["POST"], include_in_schema=False
+        )
+
+    @app.get("/healthz", summary="Alive", responses=api.HEALTH_RESPONSES)
+    async def healthz() -> Response:
+        return _json({"status": "alive"})
+
+    @app.get("/readyz", summary="Models loaded", responses=api.HEALTH_RESPONSES)
+    async def readyz() -> Response:
+        loaded = state.ready and all(s.model is not None for s in state.slots.values())
+        status = 200 if loaded else 503
+        return _json(
+            {"status": "ready" if loaded else "loading", "models": served_versions(state)}, status
+        )
+
+    @app.get(
+        "/metrics",
+        summary="Prometheus metrics",
+        responses=api.READ_RESPONSES,
+        response_class=PlainTextResponse,
+    )
+    async def metrics() -> Response:
+        return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/v1/models", summary="Served models", responses=api.READ_RESPONSES)
+    async def list_models() -> Response:
+        return _json({"models": [_describe(state, name, brief=True) for name in state.routes]})
+
+    @app.get("/v1/models/{name}", summary="One served model", responses=api.MODEL_RESPONSES)
+    async def get_model(name: str, request: Request) -> Response:
+        try:
+            _served(state, name)
+        except RequestError as error:
+            return _error(error, request)
+        return _json(_describe(state, name, brief=False))
+
+    @app.post("/v1/admin/reload", summary="Follow the aliases now", responses=api.ADMIN_RESPONSES)
+    async def reload(request: Request) -> Response:
+        swaps = await asyncio.to_thread(state.check_aliases)
+        _audit(state, request.scope["mlcycle"].get("actor", "local"), "server.reload", swaps)
+        return _json({"swaps": [list(s) for s in swaps], "models": served_versions(state)})
+
+    @app.exception_handler(404)
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return _error(RequestError(404, f"No route {request.url.path}."), request)
+
+    @app.exception_handler(405)
+    async def not_allowed(request: Request, exc: Exception) -> Response:
+        return _error(
+            RequestError(405, f"{request.method} is not allowed on {request.url.path}."), request
+        )
+
+    @app.exception_handler(Exception)
+    async def failed(request: Request, exc: Exception) -> Response:
+        logger.exception("request %s failed", request.scope.get("mlcycle", {}).get("request_id"))
+        return _error(
+            RequestError(500, f"Internal error ({type(exc).__name__}); see the server log."),
+            request,
+        )
+
+
+def _bound(handler: Any, name: str) -> Any:
+    async def route(request: Request) -> Response:
+        return await handler(name, request)
+
+    return route
+
+
+def _audit(state: ServerState, actor: str, action: str, swaps: list[Any]) -> None:
+    where = f"{state.config.host}:{state.config.port}"
+    state.workspace.store.record_event(
+        actor=actor, action=action, entity_type="server", entity_id=where, swaps=swaps
+    )
+
+
+def served_versions(state: ServerState) -> dict[str, dict[str, int | None]]:
+    out: dict[str, dict[str, int | None]] = {}
+    for slot in state.slots.values():
+        out.setdefault(slot.name, {})[slot.target] = (
+            None if slot.model is None else slot.model.version
+        )
+    return out
+
+
+def _describe(state: ServerState, name: str, *, brief: bool) -> dict[str, Any]:
+    route = state.routes[name]
+    targets: dict[str, Any] = {}
+    for slot in [*route.slots, *([route.shadow] if route.shadow else [])]:
+        model = slot.model
+        if model is None:
+            targets[slot.target] = None
+        else:
+            targets[slot.target] = (
+                {"version": model.version, "engine": model.engine, "task": model.task}
+                if brief
+                else model.describe()
+            )
+    return {
+        "name": name,
+        "routes": {s.target: w for s, w in zip(route.slots, route.weights, strict=True)},
+        "shadow": route.shadow.target if route.shadow else None,
+        "targets": targets,
+    }
+
+
+# -- predict, explain, feedback --------------------------------------------------------------
+
+
+async def _read(request: Request) -> Any:
+    return parse_json(await request.body())
+
+
+async def _predict(state: ServerState, name: str, request: Request) -> Response:
+    started = time.perf_counter()
+    route = _served(state, name)
+    body = await _read(request)
+    columns, n_rows, names = rows_of(body)
+    key = (
+        body.get("key")
+        if isinstance(body.get("key"), str)
+        else request.headers.get("x-routing-key")
+    )
+    slot = route.pick(key)
+    model = _current(slot)
+    info = request.scope["mlcycle"]
+    info["model"], info["version"], info["rows"] = name, str(model.version), n_rows
+    checked = model.compiled.check(columns, n_rows, names)
+    request_id = info["request_id"]
+    log = state.prediction_log
+    sampled = log is not None and log.sampled()
+    tag = (request_id, started, slot.target, "primary", sampled)
+    try:
+        async with asyncio.timeout(state.config.request_timeout):
+            outputs = await slot.batcher.submit(model, checked, n_rows, tag)
+    except TimeoutError:
+        raise RequestError(
+            504, f"The prediction took longer than {state.config.request_timeout:g} s."
+        ) from None
+    ids = [f"{request_id}-{i}" for i in range(n_rows)]
+    answer: dict[str, Any] = {
+        "model": name,
+        "version": model.version,
+        "alias": slot.target,
+        "request_id": request_id,
+        "prediction_ids": ids,
+        "predictions": outputs.predictions.tolist(),
+    }
+    if outputs.probabilities is not None:
+        answer["classes"] = model.classes
+        answer["probabilities"] = outputs.probabilities
+    state.metrics.count_rows(name, str(model.version), "primary", n_rows)
+    if route.shadow is not None and route.shadow.model is not None:
+        task = asyncio.get_running_loop().create_task(
+            _shadow(state, name, route.shadow, columns, n_rows, names, request_id, sampled)
+        )
+        state.keep(task)
+    return _json(answer)
+
+
+async def _shadow(
+    state: ServerState,
+    name: str,
+    slot: Slot,
+    columns: dict[str, list[Any]],
+    n_rows: int,
+    names: list[str],
+    request_id: str,
+    log_it: bool,
+) -> None:
+    """Score the same rows with the shadow version and log them; the client never waits."""
+    model = slot.model
+    if model is None:
+        return
+    tag = (request_id, time.perf_counter(), slot.target, "shadow", log_it)
+    try:
+        checked = model.compiled.check(columns, n_rows, names)
+        await slot.batcher.submit(model, checked, n_rows, tag)
+    except Exception as exc:  # the shadow's failures are logged, never answered
+        logger.info("shadow %s v%s refused request %s: %s", name, model.version, request_id, exc)
+        return
+    state.metrics.count_rows(name, str(model.version), "shadow", n_rows)
+
+
+async def _explain(state: ServerState, name: str, request: Request) -> Response:
+    route = _served(state, name)
+    body = await _read(request)
+    columns, n_rows, names = rows_of(body)
+    if n_rows > MAX_EXPLAIN_ROWS:
+        raise RequestError(
+            413, f"Explain at most {MAX_EXPLAIN_ROWS} rows per request; got {n_rows}."
+        )
+    slot = route.pick(body.get("key") if isinstance(body.get("key"), str) else None)
+    model = _current(slot)
+    info = request.scope["mlcycle"]
+    info["model"], info["version"], info["rows"] = name, str(model.version), n_rows
+    checked = model.compiled.check(columns, n_rows, names)
+    top = request.query_params.get("top")
+    limit = int(top) if top is not None and top.isdigit() and int(top) > 0 else None
+    try:
+        async with asyncio.timeout(max(state.config.request_timeout, 30.0)):
+            records = await asyncio.to_thread(_explanations, model, checked, n_rows, limit)
+    except TimeoutError:
+        raise RequestError(504, "The explanation took too long; send fewer rows.") from None
+    return _json({
+        "model": name, "version": model.version, "alias": slot.target,
+        "request_id": info["request_id"], "explanations": records,
+    })  # fmt: skip
+
+
+def _explanations(
+    model: ServedModel, checked: dict[str, list[Any]], n_rows: int, top: int | None
+) -> list[dict[str, Any]]:
+    from mlcycle.explanation import explain
+    from mlcycle.serving._onnx import synthetic_rows
+
+    rows = model.frame(checked, n_rows)
+    background = synthetic_rows(model.schema, n=64, seed=0)
+    try:
+        result = explain(model.bundle, rows, background=background)
+    except Exception as exc:
+        raise RequestError(422, f"These rows cannot be explained: {exc}") from None
+    return result.to_records(top=top)
+
+
+async def _feedback(state: ServerState, name: str, request: Request) -> Response:
+    route = _served(state, name)
+    body = await _read(request)
+    if (
+        not isinstance(body, dict)
+        or not isinstance(body.get("feedback"), list)
+        or not body["feedback"]
+    ):
+        raise RequestError(
+            422,
+            'The body must be {"feedback": [{"prediction_id": "...", "label": ...}, ...]} '
+            "with at least one item.",
+        )
+    items = body["feedback"]
+    if len(items) > MAX_ROWS:
+        raise RequestError(413, f"Send at most {MAX_ROWS:,} feedback items per request.")
+    model = _current(route.slots[0])
+    request.scope["mlcycle"].update(model=name, version=str(model.version), rows=len(items))
+    accepted: list[tuple[str, Any]] = []
+    details = []
+    known = None if model.classes is None else {str(c) for c in model.classes}
+    for i, item in enumerate(items):
+        problem = _feedback_problem(item, known)
+        if problem:
+            details.append({"row": i, "column": None, "code": "bad_feedback", "message": problem})
+        else:
+            accepted.append((item["prediction_id"], item["label"]))
+    if details:
+        first = details[0]
+        raise RequestError(422, f"Feedback item {first['row']}: {first['message']}", details[:100])
+    assert state.feedback_log is not None
+    state.feedback_log.append(model=name, items=accepted, timestamp=time.time())
+    return _json({"accepted": len(accepted), "request_id": request.scope["mlcycle"]["request_id"]})
+
+
+def _feedback_problem(item: Any, classes: set[str] | None) -> str:
+    if not isinstance(item, dict) or set(item) - {"prediction_id", "label"}:
+        return "each item must be an object with 'prediction_id' and 'label' only."
+    pid, label = item.get("prediction_id"), item.get("label", None)
+    if not isinstance(pid, str) or not 0 < len(pid) <= 100:
+        return "'prediction_id' must be the id a prediction answered (a string)."
+    if label is None or isinstance(label, dict | list):
+        return "'label' must be the true value (a number, text or boolean)."
+    if classes is not None and str(label) not in classes:
+        return f"'label' {label!r} is not one of the model's classes: {', '.join(sorted(classes))}."
+    if classes is None and (
+        isinstance(label, bool)
+        or not isinstance(label, int | float)
+        or label != label
+        or abs(label) == float("inf")
+    ):
+        return f"'label' {label!r} must be a finite number for this regression model."
+    return ""

@@ -1,0 +1,342 @@
+"""The model server over real loopback HTTP: predict, validation, feedback, logs, metrics."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.dataset as ds
+import pytest
+from tests.serving.conftest import FEATURES, numeric_frame, record, register_lgbm, register_pipeline
+
+import mlcycle
+
+
+def _log(home: Path, folder: str = "predictions") -> pd.DataFrame:
+    return ds.dataset(home / folder, format="parquet", partitioning="hive").to_table().to_pandas()
+
+
+def test_predict_records_and_columns_answer_what_the_bundle_predicts(live, clean_env: Path) -> None:
+    register_lgbm()
+    server = live(["bench@production"])
+    X, _ = numeric_frame()
+    rows = X.head(5)
+    expected = mlcycle.load_model("bench@production").predict_proba(rows)
+    with server.client() as client:
+        by_records = client.post(
+            "/v1/models/bench/predict", json={"records": rows.to_dict(orient="records")}
+        )
+        by_columns = client.post(
+            "/v1/models/bench/predict", json={"columns": rows.to_dict(orient="list")}
+        )
+    for answer in (by_records, by_columns):
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["version"] == 1 and body["alias"] == "production"
+        assert body["classes"] == [0, 1]
+        np.testing.assert_allclose(body["probabilities"], expected, atol=1e-9)
+        assert body["predictions"] == list(np.argmax(expected, axis=1))
+        assert len(set(body["prediction_ids"])) == 5
+        assert answer.headers["x-request-id"] == body["request_id"]
+
+
+def test_a_pipeline_with_categories_is_served_with_its_threshold_and_labels(live) -> None:
+    register_pipeline()
+    server = live(["plans@production"])
+    rows = [
+        {"age": 70, "income": 40.0, "plan": "basic", "active": True},
+        {"age": 20, "income": None, "plan": "pro", "active": False},
+        {"age": 30, "income": 55.0, "plan": "basic", "active": True},
+    ]
+    bundle = mlcycle.load_model("plans@production")
+    expected = bundle.predict_proba(bundle.schema.coerce(rows))
+    with server.client() as client:
+        answer = client.post("/v1/models/plans/predict", json={"records": rows})
+        unseen = client.post(
+            "/v1/models/plans/predict",
+            json={"records": [{"age": 30, "income": 1.0, "plan": "gold", "active": True}]},
+        )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["classes"] == ["no", "yes"]
+    np.testing.assert_allclose(answer.json()["probabilities"], expected, atol=1e-9)
+    assert set(answer.json()["predictions"]) <= {"no", "yes"}
+    assert unseen.status_code == 422
+    assert unseen.json()["details"][0]["code"] == "unseen_category"
+    assert unseen.json()["details"][0]["column"] == "plan"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code", "column"),
+    [
+        ({"records": [{k: 1.0 for k in FEATURES[1:]}]}, 422, "missing_column", "f0"),
+        ({"records": [{**{k: 1.0 for k in FEATURES}, "f3": "high"}]}, 422, "wrong_type", "f3"),
+        ({"records": [{**{k: 1.0 for k in FEATURES}, "f3": True}]}, 422, "wrong_type", "f3"),
+        ({"records": [{**{k: 1.0 for k in FEATURES}, "f5": None}]}, 422, "missing_value", "f5"),
+        ({"records": []}, 422, None, None),
+        ({"records": [1, 2]}, 422, "wrong_type", None),
+        ({"rows": []}, 422, None, None),
+        ({"columns": {"f0": [1.0], "f1": [1.0, 2.0]}}, 422, None, None),
+        ([1, 2, 3], 422, None, None),
+    ],
+)
+def test_bad_input_gets_a_4xx_with_field_level_details(live, body, status, code, column) -> None:
+    register_lgbm()
+    server = live(["bench@production"])
+    with server.client() as client:
+        answer = client.post("/v1/models/bench/predict", json=body)
+    assert answer.status_code == status, answer.text
+    payload = answer.json()
+    assert payload["error"] and payload["request_id"]
+    if code is not None:
+        assert payload["details"][0]["code"] == code
+        assert payload["details"][0]["column"] == column
+
+
+def test_nan_and_infinity_literals_are_named_not_a_parse_failure(live) -> None:
+    register_lgbm()
+    server = live(["bench@production"])
+    good = json.dumps(record())
+    nan = good.replace(str(record()["f2"]), "NaN", 1).encode()
+    inf = good.replace(str(record()["f4"]), "Infinity", 1).encode()
+    with server.client() as client:
+        answers = [
+            client.post(
+                "/v1/models/bench/predict",
+                content=b'{"records": [' + raw + b"]}",
+                headers={"content-type": "application/json"},
+            )
+            for raw in (nan, inf)
+        ]
+        garbage = client.post("/v1/models/bench/predict", content=b"{not json")
+        empty = client.post("/v1/models/bench/predict", content=b"")
+    assert [a.status_code for a in answers] == [422, 422]
+    assert answers[0].json()["details"][0] == {
+        "row": 0, "column": "f2", "code": "missing_value",
+        "message": "nan: a value is required, but it is missing.",
+    }  # fmt: skip
+    assert answers[1].json()["details"][0]["code"] == "out_of_range"
+    assert answers[1].json()["details"][0]["column"] == "f4"
+    assert garbage.status_code == 400 and "not valid JSON" in garbage.json()["error"]
+    assert empty.status_code == 400
+
+
+def test_oversize_bodies_and_row_counts_are_refused_with_413(live) -> None:
+    register_lgbm()
+    server = live(["bench@production"], max_body_bytes=64 * 1024)
+    big = {"records": [record()] * 2000}  # ~300 kB
+    many = {"columns": {k: [0.0] * 10_001 for k in FEATURES}}
+    with server.client() as client:
+        too_big = client.post("/v1/models/bench/predict", json=big)
+        streamed = client.post(
+            "/v1/models/bench/predict",
+            content=iter([json.dumps(big).encode()[i : i + 8192] for i in range(0, 300_000, 8192)]),
+        )
+    assert too_big.status_code == 413 and "larger than the limit" in too_big.json()["error"]
+    assert streamed.status_code == 413  # chunked, no Content-Length: counted while read
+    server2 = live(["bench@production"])
+    with server2.client() as client:
+        rows = client.post("/v1/models/bench/predict", json=many)
+    assert rows.status_code == 413 and "10,000" in rows.json()["error"]
+
+
+def test_unknown_models_and_routes_are_404_json(live) -> None:
+    register_lgbm()
+    server = live(["bench@production"])
+    with server.client() as client:
+        unknown = client.post("/v1/models/nope/predict", json={"records": [record()]})
+        detail = client.get("/v1/models/nope")
+        route = client.get("/v2/whatever")
+    assert unknown.status_code == 404 and "No model named 'nope'" in unknown.json()["error"]
+    assert detail.status_code == 404
+    assert route.status_code == 404 and route.json()["request_id"]
+
+
+def test_listings_health_and_metrics(live) -> None:
+    register_lgbm()
+    server = live(["bench@production"])
+    with server.client() as client:
+        client.post("/v1/models/bench/predict", json={"records": [record()]})
+        client.post("/v1/models/bench/predict", json={"records": [{"f0": "x"}]})
+        models = client.get("/v1/models").json()
+        detail = client.get("/v1/models/bench").json()
+        health, ready = client.get("/healthz"), client.get("/readyz")
+        metrics = client.get("/metrics").text
+    assert models["models"][0]["targets"]["production"]["version"] == 1
+    target = detail["targets"]["production"]
+    assert target["features"] == FEATURES and target["metrics"] == {"auc": 0.9}
+    assert target["input_schema"]["required"] == FEATURES
+    assert health.json() == {"status": "alive"} and ready.status_code == 200
+    assert (
+        'mlcycle_requests_total{model="bench",route="predict",status="200",version="1"} 1.0'
+        in metrics
+    )
+    assert (
+        'mlcycle_errors_total{model="bench",route="predict",status="422",version="1"} 1.0'
+        in metrics
+    )
+    assert 'mlcycle_predicted_rows_total{model="bench",role="primary",version="1"} 1.0' in metrics
+    assert "mlcycle_request_latency_seconds_bucket" in metrics
+
+
+def test_predictions_and_feedback_reach_the_columnar_logs(live, clean_env: Path) -> None:
+    register_lgbm()
+    server = live(["bench@production"])
+    with server.client() as client:
+        answer = client.post("/v1/models/bench/predict", json={"records": [record(0), record(1)]})
+        ids = answer.json()["prediction_ids"]
+        accepted = client.post(
+            "/v1/models/bench/feedback",
+            json={
+                "feedback": [
+                    {"prediction_id": ids[0], "label": 1},
+                    {"prediction_id": ids[1], "label": 0},
+                ]
+            },
+        )
+        wrong = client.post(
+            "/v1/models/bench/feedback", json={"feedback": [{"prediction_id": ids[0], "label": 7}]}
+        )
+    assert accepted.status_code == 200 and accepted.json()["accepted"] == 2
+    assert wrong.status_code == 422 and "not one of the model's classes" in wrong.json()["error"]
+    server.__exit__(None, None, None)  # a graceful stop writes what is buffered
+    log = _log(clean_env)
+    assert sorted(log["prediction_id"]) == sorted(ids)
+    assert set(log["version"].astype(int)) == {1} and set(log["model"]) == {"bench"}
+    assert log["input.f0"].tolist() == pytest.approx([record(0)["f0"], record(1)["f0"]])
+    assert {"proba.0", "proba.1", "latency_ms", "timestamp"} <= set(log.columns)
+    feedback = _log(clean_env, "feedback")
+    assert sorted(feedback["prediction_id"]) == sorted(ids)
+    assert sorted(feedback["label"]) == ["0", "1"]
+
+
+def test_the_log_sampling_rate_is_honoured(live, clean_env: Path) -> None:
+    register_lgbm()
+    server = live(["bench@production"], log_sample=0.0)
+    with server.client() as client:
+        for _ in range(5):
+            assert (
+                client.post("/v1/models/bench/predict", json={"records": [record()]}).status_code
+                == 200
+            )
+    server.__exit__(None, None, None)
+    assert not (clean_env / "predictions").exists() or not list(
+        (clean_env / "predictions").rglob("*.parquet")
+    )
+
+
+def test_explain_returns_contributions_that_add_up(live) -> None:
+    register_lgbm()
+    server = live(["bench@production"])
+    with server.client() as client:
+        answer = client.post("/v1/models/bench/explain", json={"records": [record(0), record(3)]})
+        too_many = client.post("/v1/models/bench/explain", json={"records": [record()] * 101})
+    assert answer.status_code == 200, answer.text
+    explanations = answer.json()["explanations"]
+    assert len(explanations) == 2
+    first = explanations[0]
+    assert set(first["contributions"]) == set(FEATURES)
+    total = first["base_value"] + sum(first["contributions"].values())
+    assert total == pytest.approx(first["output"], abs=1e-6)
+    assert too_many.status_code == 413
+
+
+def test_micro_batching_scores_concurrent_requests_together(live) -> None:
+    import concurrent.futures as cf
+
+    import httpx
+
+    register_lgbm()
+    server = live(["bench@production"], max_wait_ms=20)
+    X, _ = numeric_frame()
+    expected = mlcycle.load_model("bench").predict_proba(X.head(32))
+
+    def one(i: int) -> list[float]:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            body = {"records": [{k: float(v) for k, v in X.iloc[i].items()}]}
+            return client.post("/v1/models/bench/predict", json=body).json()["probabilities"][0]
+
+    with cf.ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(one, range(32)))
+    np.testing.assert_allclose(answers, expected, atol=1e-9)  # each request got its own rows
+    assert server.state.slots[("bench", "production")].batcher.batches < 32
+
+
+def test_predict_timeout_answers_504(live, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlcycle.serving import ServedModel
+
+    register_lgbm()
+    server = live(["bench@production"], request_timeout=0.2)
+    original = ServedModel.predict
+
+    def slow(self, columns, n_rows):
+        time.sleep(0.6)
+        return original(self, columns, n_rows)
+
+    monkeypatch.setattr(ServedModel, "predict", slow)
+    with server.client() as client:
+        answer = client.post("/v1/models/bench/predict", json={"records": [record()]})
+    assert answer.status_code == 504 and "longer than 0.2 s" in answer.json()["error"]
+
+
+def test_overload_answers_429_and_503_with_retry_after(
+    live, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import concurrent.futures as cf
+
+    import httpx
+
+    from mlcycle.serving import ServedModel
+
+    register_lgbm()
+    original = ServedModel.predict
+
+    def slow(self, columns, n_rows):
+        time.sleep(0.5)
+        return original(self, columns, n_rows)
+
+    monkeypatch.setattr(ServedModel, "predict", slow)
+
+    def burst(server, n: int) -> list[httpx.Response]:
+        def one(_: int) -> httpx.Response:
+            return httpx.post(
+                f"{server.url}/v1/models/bench/predict", json={"records": [record()]}, timeout=30
+            )
+
+        with cf.ThreadPoolExecutor(n) as pool:
+            return list(pool.map(one, range(n)))
+
+    busy = burst(live(["bench@production"], max_in_flight=1), 4)
+    refused = [a for a in busy if a.status_code == 429]
+    assert refused and all(a.headers["retry-after"] == "1" for a in refused)
+    assert any(a.status_code == 200 for a in busy)
+    full = burst(live(["bench@production"], max_queue_rows=1), 4)
+    queued_out = [a for a in full if a.status_code == 503]
+    assert queued_out and "overloaded" in queued_out[0].json()["error"]
+    assert queued_out[0].headers["retry-after"] == "1"
+
+
+def test_unknown_columns_are_ignored_or_refused_as_the_schema_says(live) -> None:
+    import lightgbm as lgb
+
+    from mlcycle.schema import Schema
+
+    X, y = numeric_frame()
+    model = lgb.LGBMClassifier(n_estimators=10, verbose=-1).fit(X, y)
+    strict = Schema.from_dataframe(X)
+    strict.unexpected = "refuse"
+    mlcycle.register_model("strict", model, schema=strict, alias="production")
+    register_lgbm()
+    server = live(["strict@production", "bench@production"])
+    body = {"records": [{**record(), "surprise": 1}]}
+    with server.client() as client:
+        refused = client.post("/v1/models/strict/predict", json=body)
+        ignored = client.post("/v1/models/bench/predict", json=body)
+    assert refused.status_code == 422
+    assert refused.json()["details"] == [
+        {"row": None, "column": "surprise", "code": "unexpected_column",
+         "message": "Column 'surprise' is not one the model knows; remove it."}
+    ]  # fmt: skip
+    assert ignored.status_code == 200
