@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_WORKERS ?= 2
 
-.PHONY: venv demo test lint format bench bench-automl clean
+.PHONY: venv demo test lint format bench bench-automl bench-serving clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ bench: venv
 ## bench-automl: mlcycle vs FLAML on the public suite, 60 s each (about 35 minutes)
 bench-automl: venv
 	$(BIN)/python benchmarks/automl.py --json .bench/automl.json
+
+## bench-serving: mlcycle serve vs BentoML and mlflow models serve, same model (about 7 minutes)
+bench-serving: venv
+	$(BIN)/python benchmarks/serving.py --json .bench/serving.json
 
 clean:
 	rm -rf $(VENV) .bench .pytest_cache .ruff_cache .mypy_cache .hypothesis demo-output

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["REPO", "bench_venv", "mlcycle_python", "venv_python"]
+__all__ = ["REPO", "bench_venv", "mlcycle_python", "package_versions", "venv_python"]
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH_DIR = REPO / ".bench"
@@ -54,3 +54,16 @@ def bench_venv(name: str, requirements: list[str], probe: str, *, force: bool = 
         raise RuntimeError(f"{venv} was installed but `{probe}` fails:\n{result.stderr}")
     stamp.write_text(wanted)
     return python
+
+
+def package_versions(names: list[str]) -> dict[str, str]:
+    """Python's and each installed package's version in this interpreter (missing: left out)."""
+    import contextlib
+    import platform
+    from importlib import metadata
+
+    found = {"python": platform.python_version()}
+    for name in names:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            found[name] = metadata.version(name)
+    return found

@@ -32,7 +32,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _envs import BENCH_DIR, bench_venv, mlcycle_python  # this folder is sys.path[0]
+from _envs import (  # this folder is sys.path[0]
+    BENCH_DIR,
+    bench_venv,
+    mlcycle_python,
+    package_versions,
+)
 from _suite import SUITE
 
 # Sibling benchmarks (automl.py itself, ...) must not shadow the tools' modules.
@@ -86,13 +91,7 @@ def _jsonable(value: Any, depth: int = 0) -> Any:
 
 
 def _versions() -> dict[str, str]:
-    from importlib import metadata
-
-    found = {"python": platform.python_version()}
-    for name in VERSIONED:
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            found[name] = metadata.version(name)
-    return found
+    return package_versions(VERSIONED)
 
 
 def _budget(args: argparse.Namespace) -> float:

@@ -55,7 +55,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _envs import BENCH_DIR, bench_venv, mlcycle_python  # this folder is sys.path[0]
+from _envs import (  # this folder is sys.path[0]
+    BENCH_DIR,
+    bench_venv,
+    mlcycle_python,
+    package_versions,
+)
 from serving_report import INPROCESS_SHOWN, SHOWN, TARGETS, floors, table, verdict, version_line
 from serving_wrk import median_cell, parse_wrk, percentile, run_wrk, wrk_script, wrk_version
 
@@ -86,13 +91,7 @@ NO_NETWORK |= {"BENTOML_DO_NOT_TRACK": "True"}
 
 
 def _versions() -> dict[str, str]:
-    from importlib import metadata
-
-    found = {"python": platform.python_version()}
-    for name in VERSIONED:
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            found[name] = metadata.version(name)
-    return found
+    return package_versions(VERSIONED)
 
 
 def _features() -> list[str]:

@@ -558,6 +558,17 @@ class Bundle:
                     self._model = cls(data, meta)
             return self._model
 
+    def extra_file(self, name: str) -> bytes | None:
+        """The bytes of ``extra/<name>`` (verified again), or None if the bundle has none."""
+        rel = f"extra/{name}"
+        return self._read(rel) if rel in self.files else None
+
+    def load_extra_model(self, name: str) -> object | None:
+        """A scikit-learn object stored as ``extra/<name>`` with skops (e.g. the anomaly
+        detector), loaded with the same fixed trusted-type list as the model; None if absent."""
+        data = self.extra_file(name)
+        return None if data is None else _load_skops(data, self.path)
+
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Predict with the bundled model exactly as the original model would."""
         import numpy as np
