@@ -19,6 +19,7 @@ from mlcycle.exceptions import MlcycleError
 
 if TYPE_CHECKING:
     from mlcycle.explanation import explain
+    from mlcycle.monitoring import abtest, drift, monitor, retrain
     from mlcycle.registry import (
         ActiveRun,
         active_run,
@@ -65,6 +66,10 @@ _LAZY = {
     "run_job": "mlcycle.training",
     "explain": "mlcycle.explanation",
     "predict": "mlcycle.serving",
+    "abtest": "mlcycle.monitoring",
+    "drift": "mlcycle.monitoring",
+    "monitor": "mlcycle.monitoring",
+    "retrain": "mlcycle.monitoring",
     "serve": "mlcycle.serving",
 }
 
@@ -72,10 +77,12 @@ __all__ = [
     "ActiveRun",
     "MlcycleError",
     "__version__",
+    "abtest",
     "active_run",
     "backup",
     "collect_garbage",
     "delete_run",
+    "drift",
     "explain",
     "get_run",
     "load_model",
@@ -84,9 +91,11 @@ __all__ = [
     "log_metrics",
     "log_param",
     "log_params",
+    "monitor",
     "predict",
     "register_model",
     "restore",
+    "retrain",
     "run_job",
     "search_runs",
     "serve",

@@ -340,3 +340,23 @@ def test_unknown_columns_are_ignored_or_refused_as_the_schema_says(live) -> None
          "message": "Column 'surprise' is not one the model knows; remove it."}
     ]  # fmt: skip
     assert ignored.status_code == 200
+
+
+def test_each_prediction_can_carry_its_anomaly_score(live, clean_env: Path) -> None:
+    X, y = numeric_frame()
+    frame = X.assign(label=np.where(y == 1, "yes", "no"))
+    mlcycle.train(
+        frame, "label", name="scored", alias="production", budget=8, families=["linear"],
+        workers=1, progress=False, explain=False, card=False,
+    )  # fmt: skip
+    server = live(["scored@production"], anomaly_scores=True)
+    far = {k: 50.0 for k in FEATURES}
+    with server.client() as client:
+        answer = client.post("/v1/models/scored/predict", json={"records": [record(), far]})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["anomalous"] == [False, True]
+    assert body["anomaly_scores"][1] > body["anomaly_scores"][0]
+    server.__exit__(None, None, None)
+    log = _log(clean_env)
+    assert log["anomaly_score"].tolist() == pytest.approx(body["anomaly_scores"])

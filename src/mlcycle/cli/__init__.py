@@ -15,7 +15,18 @@ from mlcycle.cli._app import app
 __all__ = ["app", "main"]
 
 # Each module registers its verbs on `app`; the order here is the order of --help's panels.
-for _module in ("_workspace", "_data", "_train", "_runs", "_models", "_serve", "_predict", "_keys"):
+for _module in (
+    "_workspace",
+    "_data",
+    "_train",
+    "_runs",
+    "_models",
+    "_serve",
+    "_predict",
+    "_keys",
+    "_monitor",
+    "_loop",
+):
     importlib.import_module(f"mlcycle.cli.{_module}")
 
 

@@ -159,7 +159,7 @@ class ServerState:
         log.append(
             model=model.name, version=model.version, classes=model.classes, requests=requests,
             columns=columns, predictions=outputs.predictions, probabilities=outputs.probabilities,
-            timestamp=time.time(), keep=keep,
+            timestamp=time.time(), keep=keep, anomaly=outputs.anomaly,
         )  # fmt: skip
 
     # -- loading and following aliases ---------------------------------------------------
@@ -169,13 +169,17 @@ class ServerState:
 
         return resolve_version(slot.ref, self.workspace)
 
+    def _load(self, name: str, version: ModelVersion) -> ServedModel:
+        c = self.config
+        return load_served_model(
+            name, version, self.workspace, engine=c.engine, anomaly_scores=c.anomaly_scores
+        )
+
     def load_all(self) -> None:
         """Load every slot now (startup); errors propagate."""
         for slot in self.slots.values():
             version = self._resolve(slot)
-            slot.model = load_served_model(
-                slot.name, version, self.workspace, engine=self.config.engine
-            )
+            slot.model = self._load(slot.name, version)
             self._mark_loaded(slot, None)
         self.ready = True
 
@@ -203,9 +207,7 @@ class ServerState:
             if slot.failed_version == version.version and time.time() - slot.failed_at < 30:
                 continue
             try:
-                fresh = load_served_model(
-                    slot.name, version, self.workspace, engine=self.config.engine
-                )
+                fresh = self._load(slot.name, version)
             except Exception as exc:
                 slot.failed_version, slot.failed_at = version.version, time.time()
                 logger.error(
@@ -715,6 +717,9 @@ async def _predict(state: ServerState, name: str, request: Request) -> Response:
     if outputs.probabilities is not None:
         answer["classes"] = model.classes
         answer["probabilities"] = outputs.probabilities
+    if outputs.anomaly is not None:
+        answer["anomaly_scores"] = outputs.anomaly
+        answer["anomalous"] = (outputs.anomaly > model.anomaly_threshold).tolist()
     state.metrics.count_rows(name, str(model.version), "primary", n_rows)
     if route.shadow is not None and route.shadow.model is not None:
         task = asyncio.get_running_loop().create_task(

@@ -174,8 +174,7 @@ def _score(batch: list[_Job], on_scored: Scored | None) -> list[Outputs | BaseEx
         start = 0
         for i, job in zip(members, jobs, strict=True):
             stop = start + job.n_rows
-            proba = None if result.probabilities is None else result.probabilities[start:stop]
-            out[i] = result if len(jobs) == 1 else Outputs(result.predictions[start:stop], proba)
+            out[i] = result if len(jobs) == 1 else result.rows(start, stop)
             start = stop
         if on_scored is not None:
             try:

@@ -56,6 +56,7 @@ class ServeConfig(BaseModel):
     max_batch_rows: int = Field(2048, ge=1)
     max_queue_rows: int = Field(50_000, ge=1)
     max_in_flight: int = Field(2048, ge=1)
+    anomaly_scores: bool = False
     log_predictions: bool = True
     log_sample: float = Field(1.0, ge=0, le=1)
     access_log: bool = True

@@ -41,6 +41,14 @@ class Outputs:
 
     predictions: np.ndarray
     probabilities: np.ndarray | None
+    anomaly: np.ndarray | None = None
+    """Anomaly scores (higher is more unusual) when the server scores them."""
+
+    def rows(self, start: int, stop: int) -> Outputs:
+        """The answers of rows ``start:stop``."""
+        proba = None if self.probabilities is None else self.probabilities[start:stop]
+        anomaly = None if self.anomaly is None else self.anomaly[start:stop]
+        return Outputs(self.predictions[start:stop], proba, anomaly)
 
 
 @dataclass
@@ -58,6 +66,9 @@ class ServedModel:
     engine_note: str
     run_raw: Runner
     loaded_at: float = field(default_factory=time.time)
+    detector: Any = None
+    """The bundle's anomaly detector, when the server scores anomalies (``--anomaly-scores``)."""
+    anomaly_threshold: float | None = None
 
     @property
     def task(self) -> str:
@@ -68,7 +79,12 @@ class ServedModel:
     def predict(self, columns: dict[str, list[Any]], n_rows: int) -> Outputs:
         """Predict checked columns (see :meth:`CompiledSchema.check`)."""
         proba, values = self.run_raw(columns, n_rows)
-        return self._outputs(proba, values)
+        outputs = self._outputs(proba, values)
+        if self.detector is not None:
+            from mlcycle.data import score_anomalies
+
+            outputs.anomaly = score_anomalies(self.detector, self.frame(columns, n_rows))
+        return outputs
 
     def predict_frame(self, frame: pd.DataFrame) -> Outputs:
         """Predict a frame as :meth:`Schema.coerce` returns it, with the bundle's own model
@@ -111,7 +127,12 @@ class ServedModel:
 
 
 def load_served_model(
-    name: str, version: ModelVersion, workspace: Workspace, *, engine: str = "auto"
+    name: str,
+    version: ModelVersion,
+    workspace: Workspace,
+    *,
+    engine: str = "auto",
+    anomaly_scores: bool = False,
 ) -> ServedModel:
     """Load a registered version for serving (verified, nothing unpickled)."""
     from mlcycle.registry import load_model
@@ -119,7 +140,19 @@ def load_served_model(
     if engine not in ENGINES:
         raise MlcycleError(f"Unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}.")
     bundle = load_model(f"{name}/{version.version}", workspace=workspace)
-    return build_served_model(name, version.version, bundle, engine=engine)
+    served = build_served_model(name, version.version, bundle, engine=engine)
+    if anomaly_scores:
+        from mlcycle.data import ANOMALY_FILE, anomaly_threshold
+
+        served.detector = bundle.load_extra_model(ANOMALY_FILE)
+        if served.detector is None:
+            logger.warning(
+                "%s v%s has no anomaly detector: no anomaly scores", name, served.version
+            )
+        else:
+            _one_thread(served.detector)
+            served.anomaly_threshold = anomaly_threshold(served.detector)
+    return served
 
 
 def build_served_model(name: str, version: int, bundle: Bundle, *, engine: str) -> ServedModel:

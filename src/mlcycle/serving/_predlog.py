@@ -8,9 +8,9 @@ Layout under the workspace (``$MLCYCLE_HOME``)::
 One prediction row holds ``prediction_id``, ``request_id``, ``timestamp`` (UTC), ``alias``,
 ``role`` (``primary`` or ``shadow``), ``latency_ms``, the inputs as ``input.<column>`` and
 the outputs as ``prediction`` (text), ``prediction_value`` (the number, for regression) and
-``proba.<class>``; ``model``, ``version`` and ``date`` are the partition keys, in the path
-only. Monitoring reads these folders with a Parquet scan (pyarrow datasets,
-``partitioning="hive"``).
+``proba.<class>`` (and ``anomaly_score`` when the server scores anomalies); ``model``,
+``version`` and ``date`` are the partition keys, in the path only. Monitoring reads these
+folders with a Parquet scan (pyarrow datasets, ``partitioning="hive"``).
 
 Rows are buffered in memory, turned into Arrow batches by a background thread twenty times
 a second and written every ``flush_seconds`` (or sooner when ``flush_rows`` are waiting);
@@ -232,6 +232,7 @@ class PredictionLog(_ParquetAppender):
         probabilities: np.ndarray | None,
         timestamp: float,
         keep: Sequence[bool] | None = None,
+        anomaly: np.ndarray | None = None,
     ) -> None:
         """Log one scored batch: ``requests`` holds (request id, rows, latency in ms,
         alias, role) for each request in row order; ``keep`` marks the sampled ones."""
@@ -244,6 +245,7 @@ class PredictionLog(_ParquetAppender):
             columns = {name: [values[i] for i in positions] for name, values in columns.items()}
             predictions = predictions[positions]
             probabilities = None if probabilities is None else probabilities[positions]
+            anomaly = None if anomaly is None else anomaly[positions]
         n = len(predictions)
         chunk: dict[str, list[Any]] = {
             "prediction_id": [f"{rid}-{i}" for rid, count, *_ in requests for i in range(count)],
@@ -265,6 +267,8 @@ class PredictionLog(_ParquetAppender):
             if probabilities is not None:
                 for j, label in enumerate(classes):
                     chunk[f"proba.{label}"] = probabilities[:, j].tolist()
+        if anomaly is not None:
+            chunk["anomaly_score"] = anomaly.tolist()
         self._add((model, version, _day(timestamp)), chunk, n)
 
 

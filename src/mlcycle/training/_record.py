@@ -64,6 +64,53 @@ def _reference_profile(profile: Any, columns: list[str]) -> dict[str, Any]:
     }
 
 
+def _monitoring_extras(
+    result: TrainResult, train_frame: pd.DataFrame, schema: Any, files: dict[str, bytes]
+) -> dict[str, Any] | None:
+    """What monitoring compares live traffic with, computed once at training time.
+
+    The drift reference (quantiles, bins and category counts of every feature, of the
+    predictions and of the target; no rows), a seeded sample of training rows for the
+    domain classifier (``extra/reference_sample.parquet``) and an Isolation Forest for
+    anomalous inputs (``extra/anomaly.skops``). A failure here costs monitoring, never the
+    model: it is noted and training goes on.
+    """
+    import io
+
+    from mlcycle.data import (
+        ANOMALY_FILE,
+        anomaly_bytes,
+        build_reference,
+        fit_anomaly_detector,
+        reference_sample,
+    )
+
+    features = train_frame[result.features]
+    try:
+        model: Any = result.model
+        proba = model.predict_proba(features) if result.task != "regression" else None
+        predictions = None if proba is not None else model.predict(features)
+        classes = None if proba is None else [_plain(c) for c in model.classes_]
+        drift = build_reference(
+            features,
+            schema=schema,
+            predictions=predictions,
+            probabilities=proba,
+            classes=classes,
+            target=train_frame[result.target],
+        )
+        buffer = io.BytesIO()
+        sample = reference_sample(train_frame[[*result.features, result.target]], seed=result.seed)
+        sample.to_parquet(buffer, index=False)
+        files["reference_sample.parquet"] = buffer.getvalue()
+        detector = fit_anomaly_detector(features, seed=result.seed)
+        files[ANOMALY_FILE] = anomaly_bytes(detector)
+        return drift
+    except Exception as exc:  # monitoring extras must never cost the model
+        result.warnings.append(f"No drift reference or anomaly detector in the bundle: {exc}")
+        return None
+
+
 def _params(result: TrainResult, search: str, cv: int, workers: int) -> dict[str, Any]:
     return {
         "task": result.task,
@@ -74,6 +121,7 @@ def _params(result: TrainResult, search: str, cv: int, workers: int) -> dict[str
         "cv": cv,
         "workers": workers,
         "seed": result.seed,
+        "families": sorted({t.family for t in result.trials}),
         "best_family": result.best_family,
         "best_params": {k: _plain(v) for k, v in result.best_params.items()},
         "ensemble": result.ensemble,
@@ -166,6 +214,9 @@ def record(
         evaluation = None if result.evaluation is None else result.evaluation.to_dict()
         if evaluation is not None:
             files["evaluation.json"] = json.dumps(evaluation, allow_nan=False).encode()
+        reference = _reference_profile(profile, columns)
+        if name is not None:
+            reference["drift"] = _monitoring_extras(result, train_frame, schema, files)
         html = None
         if card:
             from mlcycle.training._card import render_card
@@ -185,7 +236,7 @@ def record(
                 params=params,
                 lineage=lineage,
                 explanation=None if result.importance is None else result.importance.to_dict(),
-                reference_profile=_reference_profile(profile, columns),
+                reference_profile=reference,
                 extra_files=files,
             )
             result.version = version

@@ -1,0 +1,285 @@
+"""``mlcycle monitor``: one pass over a served model's logs, from signals to alerts.
+
+It reads the prediction log of a time range (a partition-pruned Parquet scan), compares
+the inputs and predictions with the reference the bundle carries from training (drift, per
+feature and multivariate), scores the inputs with the bundle's anomaly detector, measures
+live performance from feedback labels (or estimates it from the model's confidence), takes
+latency from the log and the error rate from a running server's ``/metrics``, evaluates the
+alert rules, notifies, and writes an HTML and a JSON report.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mlcycle.exceptions import MlcycleError
+from mlcycle.monitoring._logs import inputs_of, parse_duration, read_feedback, read_predictions
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mlcycle.registry import Workspace
+
+__all__ = ["MonitorReport", "monitor"]
+
+
+@dataclass
+class MonitorReport:
+    """What one monitoring pass found; ``signals`` are what the alert rules test."""
+
+    model: str
+    alias: str | None
+    version: int
+    since: str
+    rows: int
+    drift: Any | None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    performance: list[Any] = field(default_factory=list)
+    estimated: list[Any] = field(default_factory=list)
+    anomaly: Any | None = None
+    signals: dict[str, float | None] = field(default_factory=dict)
+    alerts: list[Any] = field(default_factory=list)
+    not_evaluated: list[str] = field(default_factory=list)
+    delivery: Any | None = None
+    report_path: Path | None = None
+    json_path: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        def plain(obj: Any) -> Any:
+            return obj.to_dict() if hasattr(obj, "to_dict") else obj
+
+        return _json_safe({
+            "model": self.model,
+            "alias": self.alias,
+            "version": self.version,
+            "since": self.since,
+            "rows": self.rows,
+            "drift": plain(self.drift),
+            "history": self.history,
+            "performance": [plain(w) for w in self.performance],
+            "estimated": [plain(w) for w in self.estimated],
+            "anomaly": plain(self.anomaly),
+            "signals": self.signals,
+            "alerts": [plain(a) for a in self.alerts],
+            "not_evaluated": self.not_evaluated,
+            "report": None if self.report_path is None else str(self.report_path),
+            "notes": self.notes,
+        })  # fmt: skip
+
+
+def monitor(
+    ref: str,
+    *,
+    since: str = "7d",
+    window: str = "1d",
+    rules: Any = None,
+    server: str | None = None,
+    report: bool = True,
+    notify: bool = True,
+    workspace: Workspace | None = None,
+) -> MonitorReport:
+    """Monitor ``ref`` (``NAME`` or ``NAME@ALIAS``) over the last ``since`` of traffic.
+
+    ``rules``: a YAML file (or its dict) of alert rules; ``server``: the URL of a running
+    ``mlcycle serve`` whose ``/metrics`` give the error rate.
+    """
+    from mlcycle.monitoring._alerts import evaluate_rules, load_rules
+    from mlcycle.monitoring._alerts import notify as send
+    from mlcycle.registry import get_workspace, load_model, parse_model_ref, resolve_version
+
+    ws = workspace or get_workspace()
+    parsed = parse_model_ref(ref)
+    step = parse_duration(window, "--window")
+    parse_duration(since)
+    if (
+        parsed.alias is None
+        and parsed.version is None
+        and _has_alias(parsed.name, "production", ws)
+    ):
+        ref = f"{parsed.name}@production"  # the version serving, when there is one
+    version = resolve_version(ref, ws)
+    bundle = load_model(f"{parsed.name}/{version.version}", workspace=ws)
+    rule_set = load_rules(rules) if rules is not None else None
+    log = read_predictions(parsed.name, since=since, alias=parsed.alias, workspace=ws)
+    out = MonitorReport(parsed.name, parsed.alias, version.version, since, len(log), None)
+    if log.empty:
+        out.notes.append(
+            f"No predictions of '{parsed.name}' were logged in the last {since}: nothing to "
+            "compare. Serve it with mlcycle serve (the prediction log is on by default)."
+        )
+    else:
+        feedback = read_feedback(parsed.name, since=since, workspace=ws)
+        _drift_signals(out, bundle, log, step, feedback)
+        _anomaly_signals(out, bundle, log)
+        _performance_signals(out, bundle, log, window, feedback)
+        latency = log["latency_ms"].to_numpy(dtype=float) if "latency_ms" in log else np.array([])
+        for q in (50, 90, 95, 99):
+            out.signals[f"p{q}_latency_ms"] = (
+                float(np.percentile(latency, q)) if len(latency) else None
+            )
+    if server is not None:
+        out.signals["error_rate"] = _error_rate(server, parsed.name)
+    if rule_set is not None:
+        alerts = evaluate_rules(rule_set, out.signals, labels={"model": parsed.name})
+        out.alerts = list(alerts)
+        out.not_evaluated = list(getattr(alerts, "not_evaluated", []))
+        if notify and out.alerts:
+            out.delivery = send(out.alerts, webhook=getattr(rule_set, "webhook", None))
+    if report:
+        _write_reports(out, ws)
+    return out
+
+
+def _has_alias(name: str, alias: str, ws: Any) -> bool:
+    try:
+        ws.store.resolve_alias(name, alias)
+    except MlcycleError:
+        return False
+    return True
+
+
+def _drift_signals(
+    out: MonitorReport, bundle: Any, log: pd.DataFrame, step: Any, feedback: pd.DataFrame
+) -> None:
+    from mlcycle.monitoring._drift import drift
+
+    if not (bundle.reference_profile or {}).get("drift"):
+        out.notes.append(
+            "The bundle has no drift reference (trained before mlcycle 0.2, or not by "
+            "mlcycle.train): drift is not computed. Retrain it with mlcycle train."
+        )
+        return
+    features = bundle.schema.feature_names if bundle.schema is not None else None
+    out.drift = drift(bundle, _window(log, features, feedback))
+    report = out.drift
+    out.signals["drifted_features"] = float(len(report.drifted))
+    out.signals["drift_share"] = float(report.share_drifted)
+    psis = [f.psi for f in report.features if f.psi is not None and math.isfinite(f.psi)]
+    out.signals["max_psi"] = max(psis) if psis else None
+    out.signals["multivariate_auc"] = (
+        None if report.multivariate is None else float(report.multivariate.auc)
+    )
+    out.signals["prediction_psi"] = None if report.prediction is None else report.prediction.psi
+    # drift over time: each window against the reference (per-feature tests only)
+    import pandas as pd
+
+    stamps = pd.to_datetime(log["timestamp"], utc=True)
+    buckets = stamps.dt.floor(pd.Timedelta(step))
+    for start, rows in log.groupby(buckets, sort=True):
+        if len(rows) < 30:
+            continue
+        windowed = drift(bundle, _window(rows, features, feedback), multivariate=False)
+        psis = [f.psi for f in windowed.features if f.psi is not None and math.isfinite(f.psi)]
+        out.history.append({
+            "window": start.isoformat(),
+            "rows": len(rows),
+            "drifted_features": len(windowed.drifted),
+            "share_drifted": windowed.share_drifted,
+            "max_psi": max(psis) if psis else None,
+        })  # fmt: skip
+
+
+def _window(log: pd.DataFrame, features: list[str] | None, feedback: pd.DataFrame) -> Any:
+    """The inputs under their feature names, the logged outputs, and feedback labels."""
+    import pandas as pd
+
+    outputs = [c for c in log.columns if c.startswith("proba.")]
+    outputs += [c for c in ("prediction", "prediction_value") if c in log.columns]
+    frame = pd.concat([inputs_of(log, features), log[outputs]], axis=1)
+    if len(feedback):
+        labels = feedback.set_index("prediction_id")
+        frame["label"] = log["prediction_id"].map(labels["label"]).to_numpy()
+        frame["label_value"] = log["prediction_id"].map(labels["label_value"]).to_numpy()
+    return frame
+
+
+def _anomaly_signals(out: MonitorReport, bundle: Any, log: pd.DataFrame) -> None:
+    from mlcycle.monitoring._anomaly import anomaly_share
+
+    features = bundle.schema.feature_names if bundle.schema is not None else None
+    summary = anomaly_share(bundle, inputs_of(log, features))
+    out.anomaly = summary
+    out.signals["anomaly_share"] = None if summary is None else summary.share
+
+
+def _performance_signals(
+    out: MonitorReport, bundle: Any, log: pd.DataFrame, window: str, feedback: pd.DataFrame
+) -> None:
+    from mlcycle.monitoring._performance import estimate_performance, live_performance
+
+    params = bundle.params or {}
+    task = params.get("task") or (
+        "regression" if not any(c.startswith("proba.") for c in log) else "binary"
+    )
+    if len(feedback):
+        out.performance = live_performance(log, feedback, task=task, window=window)
+        labelled = [w for w in out.performance if w.labelled]
+        if labelled:
+            latest = labelled[-1]
+            for metric, value in latest.metrics.items():
+                out.signals[f"metric.{metric}"] = value
+    if task != "regression" and any(c.startswith("proba.") for c in log.columns):
+        out.estimated = estimate_performance(log, window=window)
+        if out.estimated:
+            out.signals["estimated.accuracy"] = out.estimated[-1].metrics.get("accuracy")
+
+
+def _error_rate(server: str, model: str) -> float | None:
+    """Errors / requests of ``model``'s predict route, from a running server's metrics."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        with urllib.request.urlopen(f"{server.rstrip('/')}/metrics", timeout=5) as answer:  # noqa: S310
+            text = answer.read().decode()
+    except OSError as exc:
+        raise MlcycleError(f"Cannot read {server}/metrics: {exc}.") from None
+    totals = {"requests": 0.0, "errors": 0.0}
+    for family in text_string_to_metric_families(text):
+        kind = {"mlcycle_requests": "requests", "mlcycle_errors": "errors"}.get(family.name)
+        for sample in family.samples if kind else ():
+            labels = sample.labels
+            if sample.name.endswith("_total") and labels.get("model") == model:
+                totals[kind] += sample.value if labels.get("route") == "predict" else 0.0  # type: ignore[index]
+    return totals["errors"] / totals["requests"] if totals["requests"] else None
+
+
+def _write_reports(out: MonitorReport, ws: Any) -> None:
+    from mlcycle.monitoring._report import render_drift_report
+
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    folder = ws.settings.home / "reports" / f"monitor-{out.model}-{stamp}-{time.time_ns() % 10_000}"
+    folder.mkdir(parents=True, exist_ok=True)
+    data = out.to_dict()
+    out.json_path = folder / "monitor.json"
+    out.json_path.write_text(json.dumps(data, indent=2, allow_nan=False), encoding="utf-8")
+    if out.drift is not None:
+        html = render_drift_report(
+            out.drift.to_dict(), history=out.history, title=f"Drift of {out.model} v{out.version}"
+        )
+        out.report_path = folder / "drift_report.html"
+        out.report_path.write_text(html, encoding="utf-8")
+
+
+def _json_safe(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, np.generic):
+        return _json_safe(obj.item())
+    if isinstance(obj, datetime):
+        return obj.isoformat()
+    return obj

@@ -1,0 +1,155 @@
+"""`update`: incremental learning for boosters and partial_fit models, behind the same gate."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mlcycle
+from mlcycle.exceptions import MlcycleError
+from mlcycle.monitoring import update
+from mlcycle.registry import get_workspace, resolve_version
+from mlcycle.schema import Schema
+
+FEATURES = ["x0", "x1", "x2"]
+
+
+def table(n: int, seed: int, rule: str = "x0") -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(rng.normal(size=(n, 3)), columns=FEATURES)
+    frame["churned"] = np.where(frame[rule] + rng.normal(scale=0.3, size=n) > 0, "yes", "no")
+    return frame
+
+
+def register(name: str, model: object, frame: pd.DataFrame) -> None:
+    schema = Schema.from_dataframe(frame[[*FEATURES, "churned"]], target="churned")
+    mlcycle.register_model(name, model, alias="production", schema=schema)
+
+
+def test_a_lightgbm_champion_from_train_continues_boosting_and_wins(clean_env: Path) -> None:
+    mlcycle.train(
+        table(400, seed=0), "churned", name="churn", alias="production", budget=8,
+        families=["lgbm"], max_trials=3, cv=3, workers=1, progress=False, explain=False,
+        card=False,
+    )  # fmt: skip
+    decision = update("churn", table(400, seed=1, rule="x1"))
+    assert decision.kind == "update" and decision.promoted and decision.alias_moved == "production"
+    assert "boosting rounds" in decision.detail and decision.challenger_version == 2
+    updated = mlcycle.load_model("churn@production")
+    assert updated.params["updated_from"] == 1 and updated.params["task"] == "binary"
+    assert updated.schema is not None and updated.schema.feature_names == FEATURES
+    assert set(updated.predict(table(20, seed=3)[FEATURES])) <= {"yes", "no"}
+    version = resolve_version("churn/2")
+    assert version.description.startswith("mlcycle.update of v1") and "wins" in version.description
+    events = [e.action for e in get_workspace().store.audit_events(entity_id="churn")]
+    assert "model.update" in events
+
+
+def test_a_partial_fit_champion_learns_the_new_rule(clean_env: Path) -> None:
+    from sklearn.linear_model import SGDClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    old = table(400, seed=0)
+    sgd = make_pipeline(StandardScaler(), SGDClassifier(loss="log_loss", random_state=0))
+    register("sgd", sgd.fit(old[FEATURES], old["churned"]), old)
+    new = table(400, seed=1, rule="x1")
+    kept = update("sgd", new, margin=0.9)  # no model gains 0.9 AUC: nothing moves
+    assert not kept.promoted and resolve_version("sgd@production").version == 1
+    assert "not above the margin 0.9" in kept.reason
+    decision = update("sgd", new, passes=5)
+    assert decision.promoted and decision.metric == "auc" and decision.difference > 0.2
+    assert decision.detail == "SGDClassifier: 5 partial_fit pass(es) over 300 rows"
+    assert resolve_version("sgd@production").version == decision.challenger_version == 3
+    assert any("inferred" in note for note in decision.notes)  # the bundle had no task
+
+
+def test_a_native_lightgbm_bundle_is_continued_through_its_wrapper(clean_env: Path) -> None:
+    import lightgbm as lgb
+
+    old = table(300, seed=0)
+    register(
+        "native",
+        lgb.LGBMClassifier(n_estimators=20, verbose=-1).fit(old[FEATURES], old["churned"]),
+        old,
+    )
+    decision = update("native", table(300, seed=1, rule="x1"), rounds=15)
+    assert "+15 boosting rounds (20 -> 35)" in decision.detail
+    bundle = mlcycle.load_model(f"native/{decision.challenger_version}")
+    assert bundle.flavor == "lightgbm"
+    assert set(bundle.predict(old[FEATURES])) <= {"yes", "no"}
+
+
+def test_families_without_incremental_learning_are_refused(clean_env: Path) -> None:
+    from sklearn.ensemble import RandomForestClassifier
+
+    old = table(200, seed=0)
+    register(
+        "forest", RandomForestClassifier(n_estimators=5).fit(old[FEATURES], old["churned"]), old
+    )
+    with pytest.raises(MlcycleError, match=r"RandomForestClassifier, which cannot learn incre.*"
+                       "mlcycle retrain forest"):  # fmt: skip
+        update("forest", table(200, seed=1))
+    assert [v.version for v in get_workspace().store.list_versions("forest")] == [1]
+
+
+def test_an_update_cannot_add_a_class(clean_env: Path) -> None:
+    from sklearn.linear_model import SGDClassifier
+
+    old = table(200, seed=0)
+    register("sgd", SGDClassifier(loss="log_loss").fit(old[FEATURES], old["churned"]), old)
+    new = table(200, seed=1)
+    new.loc[new.index[:30], "churned"] = "maybe"
+    with pytest.raises(MlcycleError, match=r"maybe.*cannot add classes"):
+        update("sgd", new)
+
+
+def test_bad_update_parameters_are_refused(clean_env: Path) -> None:
+    from sklearn.linear_model import SGDClassifier
+
+    old = table(200, seed=0)
+    register("sgd", SGDClassifier().fit(old[FEATURES], old["churned"]), old)
+    with pytest.raises(MlcycleError, match=r"'passes' parameter of update"):
+        update("sgd", old, passes=0)
+    with pytest.raises(MlcycleError, match=r"'rounds' parameter of update"):
+        update("sgd", old, rounds=-3)
+
+
+def test_the_cli_updates_or_refuses_in_one_line(clean_env: Path, tmp_path: Path) -> None:
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import SGDClassifier
+
+    old = table(300, seed=0)
+    register(
+        "sgd",
+        SGDClassifier(loss="log_loss", random_state=0).fit(old[FEATURES], old["churned"]),
+        old,
+    )
+    register(
+        "forest", RandomForestClassifier(n_estimators=5).fit(old[FEATURES], old["churned"]), old
+    )
+    path = tmp_path / "new.csv"
+    table(300, seed=1).to_csv(path, index=False)
+    env = {**os.environ, "COLUMNS": "200"}
+    run = [sys.executable, "-m", "mlcycle.cli", "update"]
+    done = subprocess.run(
+        [*run, "sgd", "--data", str(path), "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["kind"] == "update"
+    refused = subprocess.run(
+        [*run, "forest", "--data", str(path)], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
+    assert "cannot learn incrementally" in refused.stderr
