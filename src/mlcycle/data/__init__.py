@@ -39,6 +39,7 @@ _LAZY = {
     # the drift reference stored in the bundle at training time
     "build_reference": "mlcycle.data._reference",
     "reference_sample": "mlcycle.data._reference",
+    "category_text": "mlcycle.data._reference",
     # the outlier detector fitted at training time
     "ANOMALY_FILE": "mlcycle.data._anomaly",
     "anomaly_bytes": "mlcycle.data._anomaly",
@@ -61,6 +62,7 @@ __all__ = [
     "anonymize",
     "build_preparer",
     "build_reference",
+    "category_text",
     "class_weights",
     "cv_splitter",
     "deduplicate",

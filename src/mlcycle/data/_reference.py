@@ -53,7 +53,7 @@ from mlcycle.exceptions import DataError, bad_parameter, is_integer
 if TYPE_CHECKING:
     from mlcycle.schema import Schema
 
-__all__ = ["REFERENCE_FORMAT", "build_reference", "reference_sample"]
+__all__ = ["REFERENCE_FORMAT", "build_reference", "category_text", "reference_sample"]
 
 REFERENCE_FORMAT = 1
 DECILES = np.linspace(0.1, 0.9, 9)

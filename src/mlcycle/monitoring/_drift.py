@@ -61,6 +61,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from mlcycle.data import category_text
 from mlcycle.exceptions import BundleError, DataError, bad_parameter, is_integer
 from mlcycle.monitoring._stats import (
     benjamini_hochberg,
@@ -746,7 +747,7 @@ def _encode(
             X[:, j] = _floats(both, name, "current")
             continue
         found, uniques = pd.factorize(both, use_na_sentinel=True)
-        texts = np.array([_category_text(v) for v in uniques] + [""], dtype=object)[found]
+        texts = np.array([category_text(v) for v in uniques] + [""], dtype=object)[found]
         missing = found < 0
         frequent = pd.Series(texts[~missing]).value_counts().index[:_MAX_CODES]
         codes = pd.Categorical(texts, categories=frequent).codes.astype(np.float64)
@@ -759,20 +760,6 @@ def _encode(
 # -- values -----------------------------------------------------------------------------------
 
 
-def _category_text(value: Any) -> str:
-    """A category value as text, by the rule of :func:`mlcycle.data.build_reference`:
-    whole floats as integers, booleans as True/False."""
-    if isinstance(value, bool | np.bool_):
-        return "True" if value else "False"
-    if (
-        isinstance(value, float | np.floating)
-        and math.isfinite(value)
-        and float(value) == int(value)
-    ):
-        return str(int(value))
-    return str(value)
-
-
 def _text_counts(series: pd.Series) -> pd.Series:
     counts = series.value_counts(dropna=True, sort=False)
     return _by_text(counts[counts > 0])
@@ -781,7 +768,7 @@ def _text_counts(series: pd.Series) -> pd.Series:
 def _by_text(counts: pd.Series) -> pd.Series:
     if counts.empty:
         return pd.Series([], dtype=np.int64)
-    texts = [_category_text(v) for v in counts.index]
+    texts = [category_text(v) for v in counts.index]
     return pd.Series(counts.to_numpy(dtype=np.int64), index=texts).groupby(level=0).sum()
 
 
