@@ -31,10 +31,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response
 
 from mlcycle._version import __version__
+from mlcycle.serving import _handlers as handlers
 from mlcycle.serving import _openapi as api
 from mlcycle.serving._batcher import MicroBatcher
 from mlcycle.serving._config import ServeConfig
-from mlcycle.serving._input import MAX_ROWS, RequestError, parse_json, rows_of
+from mlcycle.serving._input import RequestError
 from mlcycle.serving._metrics import CONTENT_TYPE_LATEST, ServerMetrics
 from mlcycle.serving._model import ServedModel, load_served_model
 
@@ -50,8 +51,6 @@ logger = logging.getLogger("mlcycle.serve")
 access = logging.getLogger("mlcycle.access")
 
 _JSON = "application/json"
-_NUMPY = orjson.OPT_SERIALIZE_NUMPY
-MAX_EXPLAIN_ROWS = 100
 _OPEN = {"/healthz", "/readyz"}
 
 
@@ -421,9 +420,9 @@ async def _answer_predict(
 ) -> None:
     request = Request(scope, receive)
     try:
-        response = await _predict(state, name, request)
+        response = await handlers.predict(state, name, request)
     except RequestError as error:
-        response = _error(error, request)
+        response = handlers.error_response(error, request)
     await response(scope, receive, send)
 
 
@@ -456,14 +455,6 @@ async def _send_error(send: Any, error: RequestError, request_id: str) -> None:
     headers += [(k.lower().encode(), v.encode()) for k, v in error.headers.items()]
     await send({"type": "http.response.start", "status": error.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
-
-
-def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(data, option=_NUMPY), status, headers, media_type=_JSON)
-
-
-def _error(error: RequestError, request: Request) -> Response:
-    return _json(error.body(request.scope["mlcycle"]["request_id"]), error.status, error.headers)
 
 
 # -- the app ---------------------------------------------------------------------------------
@@ -504,40 +495,26 @@ def create_app(config: ServeConfig, workspace: Workspace | None = None) -> FastA
     return app
 
 
-def _served(state: ServerState, name: str) -> NameRoute:
-    route = state.routes.get(name)
-    if route is None:
-        known = ", ".join(sorted(state.routes)) or "(none)"
-        raise RequestError(404, f"No model named '{name}' is served here. Served: {known}.")
-    return route
-
-
-def _current(slot: Slot) -> ServedModel:
-    if slot.model is None:
-        raise RequestError(503, f"{slot.ref} is not loaded yet.", headers={"Retry-After": "1"})
-    return slot.model
-
-
 def _add_routes(app: FastAPI, state: ServerState) -> None:
     config = state.config
 
     async def predict(name: str, request: Request) -> Response:
         try:
-            return await _predict(state, name, request)
+            return await handlers.predict(state, name, request)
         except RequestError as error:
-            return _error(error, request)
+            return handlers.error_response(error, request)
 
     async def explain(name: str, request: Request) -> Response:
         try:
-            return await _explain(state, name, request)
+            return await handlers.explain(state, name, request)
         except RequestError as error:
-            return _error(error, request)
+            return handlers.error_response(error, request)
 
     async def feedback(name: str, request: Request) -> Response:
         try:
-            return await _feedback(state, name, request)
+            return await handlers.feedback(state, name, request)
         except RequestError as error:
-            return _error(error, request)
+            return handlers.error_response(error, request)
 
     for name in config.models:
         body = api.request_body(state, name)
@@ -572,13 +549,13 @@ def _add_routes(app: FastAPI, state: ServerState) -> None:
 
     @app.get("/healthz", summary="Alive", responses=api.HEALTH_RESPONSES)
     async def healthz() -> Response:
-        return _json({"status": "alive"})
+        return handlers.json_response({"status": "alive"})
 
     @app.get("/readyz", summary="Models loaded", responses=api.HEALTH_RESPONSES)
     async def readyz() -> Response:
         loaded = state.ready and all(s.model is not None for s in state.slots.values())
         status = 200 if loaded else 503
-        return _json(
+        return handlers.json_response(
             {"status": "ready" if loaded else "loading", "models": served_versions(state)}, status
         )
 
@@ -593,36 +570,40 @@ def _add_routes(app: FastAPI, state: ServerState) -> None:
 
     @app.get("/v1/models", summary="Served models", responses=api.READ_RESPONSES)
     async def list_models() -> Response:
-        return _json({"models": [_describe(state, name, brief=True) for name in state.routes]})
+        return handlers.json_response(
+            {"models": [_describe(state, name, brief=True) for name in state.routes]}
+        )
 
     @app.get("/v1/models/{name}", summary="One served model", responses=api.MODEL_RESPONSES)
     async def get_model(name: str, request: Request) -> Response:
         try:
-            _served(state, name)
+            handlers.served(state, name)
         except RequestError as error:
-            return _error(error, request)
-        return _json(_describe(state, name, brief=False))
+            return handlers.error_response(error, request)
+        return handlers.json_response(_describe(state, name, brief=False))
 
     @app.post("/v1/admin/reload", summary="Follow the aliases now", responses=api.ADMIN_RESPONSES)
     async def reload(request: Request) -> Response:
         swaps = await asyncio.to_thread(state.check_aliases)
         _audit(state, request.scope["mlcycle"].get("actor", "local"), "server.reload", swaps)
-        return _json({"swaps": [list(s) for s in swaps], "models": served_versions(state)})
+        return handlers.json_response(
+            {"swaps": [list(s) for s in swaps], "models": served_versions(state)}
+        )
 
     @app.exception_handler(404)
     async def not_found(request: Request, exc: Exception) -> Response:
-        return _error(RequestError(404, f"No route {request.url.path}."), request)
+        return handlers.error_response(RequestError(404, f"No route {request.url.path}."), request)
 
     @app.exception_handler(405)
     async def not_allowed(request: Request, exc: Exception) -> Response:
-        return _error(
+        return handlers.error_response(
             RequestError(405, f"{request.method} is not allowed on {request.url.path}."), request
         )
 
     @app.exception_handler(Exception)
     async def failed(request: Request, exc: Exception) -> Response:
         logger.exception("request %s failed", request.scope.get("mlcycle", {}).get("request_id"))
-        return _error(
+        return handlers.error_response(
             RequestError(500, f"Internal error ({type(exc).__name__}); see the server log."),
             request,
         )
@@ -670,180 +651,3 @@ def _describe(state: ServerState, name: str, *, brief: bool) -> dict[str, Any]:
         "shadow": route.shadow.target if route.shadow else None,
         "targets": targets,
     }
-
-
-# -- predict, explain, feedback --------------------------------------------------------------
-
-
-async def _read(request: Request) -> Any:
-    return parse_json(await request.body())
-
-
-async def _predict(state: ServerState, name: str, request: Request) -> Response:
-    started = time.perf_counter()
-    route = _served(state, name)
-    body = await _read(request)
-    columns, n_rows, names = rows_of(body)
-    key = (
-        body.get("key")
-        if isinstance(body.get("key"), str)
-        else request.headers.get("x-routing-key")
-    )
-    slot = route.pick(key)
-    model = _current(slot)
-    info = request.scope["mlcycle"]
-    info["model"], info["version"], info["rows"] = name, str(model.version), n_rows
-    checked = model.compiled.check(columns, n_rows, names)
-    request_id = info["request_id"]
-    log = state.prediction_log
-    sampled = log is not None and log.sampled()
-    tag = (request_id, started, slot.target, "primary", sampled)
-    try:
-        async with asyncio.timeout(state.config.request_timeout):
-            outputs = await slot.batcher.submit(model, checked, n_rows, tag)
-    except TimeoutError:
-        raise RequestError(
-            504, f"The prediction took longer than {state.config.request_timeout:g} s."
-        ) from None
-    ids = [f"{request_id}-{i}" for i in range(n_rows)]
-    answer: dict[str, Any] = {
-        "model": name,
-        "version": model.version,
-        "alias": slot.target,
-        "request_id": request_id,
-        "prediction_ids": ids,
-        "predictions": outputs.predictions.tolist(),
-    }
-    if outputs.probabilities is not None:
-        answer["classes"] = model.classes
-        answer["probabilities"] = outputs.probabilities
-    if outputs.anomaly is not None:
-        answer["anomaly_scores"] = outputs.anomaly
-        answer["anomalous"] = (outputs.anomaly > model.anomaly_threshold).tolist()
-    state.metrics.count_rows(name, str(model.version), "primary", n_rows)
-    if route.shadow is not None and route.shadow.model is not None:
-        task = asyncio.get_running_loop().create_task(
-            _shadow(state, name, route.shadow, columns, n_rows, names, request_id, sampled)
-        )
-        state.keep(task)
-    return _json(answer)
-
-
-async def _shadow(
-    state: ServerState,
-    name: str,
-    slot: Slot,
-    columns: dict[str, list[Any]],
-    n_rows: int,
-    names: list[str],
-    request_id: str,
-    log_it: bool,
-) -> None:
-    """Score the same rows with the shadow version and log them; the client never waits."""
-    model = slot.model
-    if model is None:
-        return
-    tag = (request_id, time.perf_counter(), slot.target, "shadow", log_it)
-    try:
-        checked = model.compiled.check(columns, n_rows, names)
-        await slot.batcher.submit(model, checked, n_rows, tag)
-    except Exception as exc:  # the shadow's failures are logged, never answered
-        logger.info("shadow %s v%s refused request %s: %s", name, model.version, request_id, exc)
-        return
-    state.metrics.count_rows(name, str(model.version), "shadow", n_rows)
-
-
-async def _explain(state: ServerState, name: str, request: Request) -> Response:
-    route = _served(state, name)
-    body = await _read(request)
-    columns, n_rows, names = rows_of(body)
-    if n_rows > MAX_EXPLAIN_ROWS:
-        raise RequestError(
-            413, f"Explain at most {MAX_EXPLAIN_ROWS} rows per request; got {n_rows}."
-        )
-    slot = route.pick(body.get("key") if isinstance(body.get("key"), str) else None)
-    model = _current(slot)
-    info = request.scope["mlcycle"]
-    info["model"], info["version"], info["rows"] = name, str(model.version), n_rows
-    checked = model.compiled.check(columns, n_rows, names)
-    top = request.query_params.get("top")
-    limit = int(top) if top is not None and top.isdigit() and int(top) > 0 else None
-    try:
-        async with asyncio.timeout(max(state.config.request_timeout, 30.0)):
-            records = await asyncio.to_thread(_explanations, model, checked, n_rows, limit)
-    except TimeoutError:
-        raise RequestError(504, "The explanation took too long; send fewer rows.") from None
-    return _json({
-        "model": name, "version": model.version, "alias": slot.target,
-        "request_id": info["request_id"], "explanations": records,
-    })  # fmt: skip
-
-
-def _explanations(
-    model: ServedModel, checked: dict[str, list[Any]], n_rows: int, top: int | None
-) -> list[dict[str, Any]]:
-    from mlcycle.explanation import explain
-    from mlcycle.serving._onnx import synthetic_rows
-
-    rows = model.frame(checked, n_rows)
-    background = synthetic_rows(model.schema, n=64, seed=0)
-    try:
-        result = explain(model.bundle, rows, background=background)
-    except Exception as exc:
-        raise RequestError(422, f"These rows cannot be explained: {exc}") from None
-    return result.to_records(top=top)
-
-
-async def _feedback(state: ServerState, name: str, request: Request) -> Response:
-    route = _served(state, name)
-    body = await _read(request)
-    if (
-        not isinstance(body, dict)
-        or not isinstance(body.get("feedback"), list)
-        or not body["feedback"]
-    ):
-        raise RequestError(
-            422,
-            'The body must be {"feedback": [{"prediction_id": "...", "label": ...}, ...]} '
-            "with at least one item.",
-        )
-    items = body["feedback"]
-    if len(items) > MAX_ROWS:
-        raise RequestError(413, f"Send at most {MAX_ROWS:,} feedback items per request.")
-    model = _current(route.slots[0])
-    request.scope["mlcycle"].update(model=name, version=str(model.version), rows=len(items))
-    accepted: list[tuple[str, Any]] = []
-    details = []
-    known = None if model.classes is None else {str(c) for c in model.classes}
-    for i, item in enumerate(items):
-        problem = _feedback_problem(item, known)
-        if problem:
-            details.append({"row": i, "column": None, "code": "bad_feedback", "message": problem})
-        else:
-            accepted.append((item["prediction_id"], item["label"]))
-    if details:
-        first = details[0]
-        raise RequestError(422, f"Feedback item {first['row']}: {first['message']}", details[:100])
-    assert state.feedback_log is not None
-    state.feedback_log.append(model=name, items=accepted, timestamp=time.time())
-    return _json({"accepted": len(accepted), "request_id": request.scope["mlcycle"]["request_id"]})
-
-
-def _feedback_problem(item: Any, classes: set[str] | None) -> str:
-    if not isinstance(item, dict) or set(item) - {"prediction_id", "label"}:
-        return "each item must be an object with 'prediction_id' and 'label' only."
-    pid, label = item.get("prediction_id"), item.get("label", None)
-    if not isinstance(pid, str) or not 0 < len(pid) <= 100:
-        return "'prediction_id' must be the id a prediction answered (a string)."
-    if label is None or isinstance(label, dict | list):
-        return "'label' must be the true value (a number, text or boolean)."
-    if classes is not None and str(label) not in classes:
-        return f"'label' {label!r} is not one of the model's classes: {', '.join(sorted(classes))}."
-    if classes is None and (
-        isinstance(label, bool)
-        or not isinstance(label, int | float)
-        or label != label
-        or abs(label) == float("inf")
-    ):
-        return f"'label' {label!r} must be a finite number for this regression model."
-    return ""
