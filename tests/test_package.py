@@ -28,6 +28,7 @@ PUBLIC = [
 LAYERS = {
     "_version": 0,
     "_lazy": 0,
+    "_html": 0,
     "exceptions": 0,
     "config": 1,
     "schema": 2,

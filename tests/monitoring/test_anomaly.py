@@ -18,7 +18,7 @@ from mlcycle.data import (
     score_anomalies,
 )
 from mlcycle.exceptions import DataError, MlcycleError
-from mlcycle.monitoring._anomaly import AnomalySummary, anomaly_share
+from mlcycle.monitoring import AnomalySummary, anomaly_share
 from mlcycle.registry import Workspace
 from mlcycle.schema import Schema
 

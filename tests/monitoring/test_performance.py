@@ -12,7 +12,7 @@ import pytest
 from sklearn.metrics import log_loss, roc_auc_score
 
 from mlcycle.exceptions import DataError, MlcycleError
-from mlcycle.monitoring._performance import estimate_performance, live_performance
+from mlcycle.monitoring import estimate_performance, live_performance
 
 DAY1 = pd.Timestamp("2026-12-01", tz="UTC")
 DAY2 = pd.Timestamp("2026-12-02", tz="UTC")

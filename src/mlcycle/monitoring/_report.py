@@ -21,6 +21,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from mlcycle._html import BASE_CSS
 from mlcycle._version import __version__
 from mlcycle.exceptions import bad_parameter
 
@@ -29,27 +30,18 @@ __all__ = ["CHARTED", "render_drift_report", "report_json"]
 CHARTED = 30
 """How many features get a chart (the most drifted); the table lists them all."""
 
-_CSS = """
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color:#1d2330;
-background:#f5f6f8}
-main{max-width:1100px;margin:0 auto;padding:24px}
-h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}h3{margin:0;font-size:15px}
-.muted{color:#667085}.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(160px,1fr));
-gap:8px}.tile{background:#fff;border:1px solid #e4e7ec;border-radius:8px;padding:10px}
-.tile b{display:block;font-size:18px}
-.box{border-radius:8px;padding:10px 14px;margin:8px 0;background:#fff;border:1px solid #e4e7ec}
-.bad{border-left:5px solid #d92d20}.ok{border-left:5px solid #12b76a}
-table{border-collapse:collapse;width:100%;background:#fff;font-size:13px}
-th,td{text-align:left;padding:3px 8px;border-bottom:1px solid #eaecf0;vertical-align:top}
-th{background:#f9fafb;font-weight:600}td.n{text-align:right;font-variant-numeric:tabular-nums}
+_CSS = (
+    BASE_CSS
+    + """
+table{font-size:13px}th,td{padding:3px 8px}
 tr.d td:first-child{border-left:4px solid #d92d20}
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(400px,1fr));gap:10px}
 .card{background:#fff;border:1px solid #e4e7ec;border-radius:8px;padding:10px}
 .tag{font-size:12px;color:#b42318;margin-left:6px}.kind{font-size:12px;background:#eef4ff;
 color:#3538cd;border-radius:10px;padding:1px 8px;margin-left:6px}
 .key i{display:inline-block;width:10px;height:10px;margin:0 4px 0 10px}
-svg text{font:11px system-ui,sans-serif;fill:#475467}
 """
+)
 _REF, _CUR, _RED, _GREY = "#98a2b3", "#e8590c", "#d92d20", "#98a2b3"
 _MAX_CATEGORIES = 12
 _PSI_MAJOR = 0.25  # the usual reading of PSI: < 0.1 stable, 0.1-0.25 moderate, > 0.25 major

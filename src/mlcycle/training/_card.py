@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from mlcycle._html import BASE_CSS
 from mlcycle._version import __version__
 
 if TYPE_CHECKING:
@@ -32,22 +33,16 @@ INTENDED_USE_FIELDS = (
     ("caveats", "Caveats and recommendations"),
 )
 
-_CSS = """
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color:#1d2330;
-background:#f5f6f8}main{max-width:1100px;margin:0 auto;padding:24px}
-h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}h3{font-size:15px;margin:6px 0}
-.muted{color:#667085}.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(170px,1fr));
-gap:8px}.tile{background:#fff;border:1px solid #e4e7ec;border-radius:8px;padding:10px}
-.tile b{display:block;font-size:18px}.box{border-radius:8px;padding:10px 14px;margin:8px 0;
-background:#fff;border:1px solid #e4e7ec}.warn{border-left:5px solid #f79009}
-table{border-collapse:collapse;width:100%;background:#fff}
-th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #eaecf0;vertical-align:top}
-th{background:#f9fafb;font-weight:600}td.n{text-align:right;font-variant-numeric:tabular-nums}
+_CSS = (
+    BASE_CSS
+    + """
+h3{margin:6px 0}.grid{grid-template-columns:repeat(auto-fill,minmax(170px,1fr))}
 .plots{display:grid;grid-template-columns:repeat(auto-fill,minmax(340px,1fr));gap:10px}
 .plot{background:#fff;border:1px solid #e4e7ec;border-radius:8px;padding:8px}
 .plot svg{width:100%;height:auto}.field{min-height:1.6em;background:#fff;border:1px dashed #98a2b3;
 border-radius:6px;padding:6px 10px}.field:empty:before{content:attr(data-placeholder);color:#98a2b3}
 """
+)
 
 
 def _e(value: Any) -> str:
