@@ -12,7 +12,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["REPO", "bench_venv", "mlcycle_python", "package_versions", "venv_python"]
+__all__ = [
+    "REPO",
+    "bench_venv",
+    "maxrss_mb",
+    "mlcycle_python",
+    "package_versions",
+    "reset_peak",
+    "status_mb",
+    "venv_python",
+]
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH_DIR = REPO / ".bench"
@@ -67,3 +76,33 @@ def package_versions(names: list[str]) -> dict[str, str]:
         with contextlib.suppress(metadata.PackageNotFoundError):
             found[name] = metadata.version(name)
     return found
+
+
+# -- memory of a worker process (Linux /proc; None or False elsewhere) --------------------
+
+
+def status_mb(field: str) -> float | None:
+    """``VmRSS`` / ``VmHWM`` of this process in MB (Linux), None elsewhere."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def reset_peak() -> bool:
+    """Reset the peak-RSS mark (Linux ``clear_refs``), so loading is not charged to the work."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def maxrss_mb() -> float:
+    """The process's peak RSS in MB since it started (``ru_maxrss``: KiB on Linux)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

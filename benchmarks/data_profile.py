@@ -23,7 +23,6 @@ import argparse
 import gc
 import json
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -31,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _envs import bench_venv, mlcycle_python
+from _envs import bench_venv, maxrss_mb, mlcycle_python, reset_peak, status_mb
 
 SEED = 20261123
 COLUMNS = 50
@@ -120,30 +119,6 @@ def make_frame(rows: int, seed: int = SEED) -> Any:
 # -- workers ------------------------------------------------------------------------------
 
 
-def _status_mb(field: str) -> float | None:
-    """``VmRSS`` / ``VmHWM`` of this process in MB (Linux), None elsewhere."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
-
-
-def _reset_peak() -> bool:
-    """Reset the peak-RSS mark (Linux ``clear_refs``), so loading is not charged to profiling."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
-
-
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-
-
 def worker(tool: str, parquet: str, target: str, out_dir: str) -> dict[str, Any]:
     import pandas as pd
 
@@ -151,8 +126,8 @@ def worker(tool: str, parquet: str, target: str, out_dir: str) -> dict[str, Any]
     frame = pd.read_parquet(parquet)
     loaded = time.perf_counter()
     gc.collect()
-    reset = _reset_peak()
-    rss_loaded = _status_mb("VmRSS") or _peak_mb()
+    reset = reset_peak()
+    rss_loaded = status_mb("VmRSS") or maxrss_mb()
     result: dict[str, Any] = {"tool": tool, "pandas": pd.__version__}
     if tool == "mlcycle":
         import mlcycle
@@ -195,8 +170,8 @@ def worker(tool: str, parquet: str, target: str, out_dir: str) -> dict[str, Any]
         report_s=t2 - t1,
         html_mb=len(page.encode()) / 2**20,
         rss_after_load_mb=rss_loaded,
-        peak_rss_mb=(_status_mb("VmHWM") if reset else None) or _peak_mb(),
-        peak_rss_incl_load_mb=_peak_mb(),
+        peak_rss_mb=(status_mb("VmHWM") if reset else None) or maxrss_mb(),
+        peak_rss_incl_load_mb=maxrss_mb(),
     )
     return result
 

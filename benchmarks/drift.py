@@ -34,7 +34,6 @@ import argparse
 import gc
 import json
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -42,7 +41,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _envs import bench_venv, mlcycle_python
+from _envs import bench_venv, maxrss_mb, mlcycle_python, reset_peak, status_mb
 
 SEED = 20261123
 EVIDENTLY = (["evidently>=0.7,<0.8", "pandas<3", "pyarrow"], "import evidently.presets")
@@ -105,28 +104,6 @@ def make_frame(rows: int, columns: int, seed: int, *, shifted: bool) -> Any:
 # -- workers ------------------------------------------------------------------------------
 
 
-def _status_mb(field: str) -> float | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
-
-
-def _reset_peak() -> bool:
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
-
-
-def _maxrss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-
-
 def _evidently_drifted(snapshot: Any) -> list[str]:
     drifted = []
     for metric in snapshot.dict()["metrics"]:
@@ -157,9 +134,9 @@ def worker(tool: str, folder: str) -> dict[str, Any]:
         sample = pd.read_parquet(data / "reference_sample.parquet")
     result["load_s"] = time.perf_counter() - started
     gc.collect()
-    reset = _reset_peak()
-    rss_loaded = _status_mb("VmRSS") or _maxrss_mb()
-    maxrss_loaded = _maxrss_mb()
+    reset = reset_peak()
+    rss_loaded = status_mb("VmRSS") or maxrss_mb()
+    maxrss_loaded = maxrss_mb()
 
     if tool == "build_reference":
         import mlcycle
@@ -210,14 +187,14 @@ def worker(tool: str, folder: str) -> dict[str, Any]:
         result.update(version=evidently.__version__, drifted=drifted)
     else:
         raise SystemExit(f"unknown tool {tool!r}")
-    peak = (_status_mb("VmHWM") if reset else None) or _maxrss_mb()
+    peak = (status_mb("VmHWM") if reset else None) or maxrss_mb()
     result.update(
         seconds=t1 - t0,
         rss_after_load_mb=rss_loaded,
         peak_rss_mb=peak,
         added_mb=max(peak - rss_loaded, 0.0),
-        maxrss_mb=_maxrss_mb(),
-        maxrss_added_mb=max(_maxrss_mb() - maxrss_loaded, 0.0),
+        maxrss_mb=maxrss_mb(),
+        maxrss_added_mb=max(maxrss_mb() - maxrss_loaded, 0.0),
     )
     return result
 

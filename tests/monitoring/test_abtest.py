@@ -20,7 +20,8 @@ import pytest
 
 from mlcycle.exceptions import MlcycleError, NotFoundError
 from mlcycle.monitoring import abtest
-from mlcycle.monitoring._abtest import _wilson, parse_since
+from mlcycle.monitoring._abtest import _wilson
+from mlcycle.monitoring._logs import since_time as parse_since
 
 NOW = datetime.now(UTC)
 

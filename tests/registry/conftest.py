@@ -9,10 +9,14 @@ import textwrap
 import uuid
 from collections.abc import Callable, Iterator
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+
+from mlcycle.config import load_settings
+from mlcycle.registry import Workspace
 
 PG_URL = os.environ.get("MLCYCLE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -81,3 +85,23 @@ def new_pg_url() -> Iterator[Callable[[], str]]:
         for schema in made:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
     engine.dispose()
+
+
+@pytest.fixture
+def new_workspace(
+    tmp_path: Path, new_pg_url: Callable[[], str]
+) -> Iterator[Callable[[str], Workspace]]:
+    """Fresh, empty workspaces on either backend, not installed as the process-wide one."""
+    made: list[Workspace] = []
+
+    def make(backend: str) -> Workspace:
+        env = {"MLCYCLE_HOME": str(tmp_path / f"target-{len(made)}")}
+        if backend == "postgresql":
+            env["MLCYCLE_DB_URL"] = new_pg_url()
+        ws = Workspace(load_settings(env))
+        made.append(ws)
+        return ws
+
+    yield make
+    for ws in made:
+        ws.close()

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,24 +22,6 @@ from mlcycle.registry import Workspace, backup, restore
 
 Trained = tuple[Any, Any, Any]
 NewWorkspace = Callable[..., Workspace]
-
-
-@pytest.fixture
-def new_workspace(tmp_path: Path, new_pg_url: Callable[[], str]) -> Iterator[NewWorkspace]:
-    """Fresh, empty workspaces on either backend, not installed as the process-wide one."""
-    made: list[Workspace] = []
-
-    def make(backend: str) -> Workspace:
-        env = {"MLCYCLE_HOME": str(tmp_path / f"target-{len(made)}")}
-        if backend == "postgresql":
-            env["MLCYCLE_DB_URL"] = new_pg_url()
-        ws = Workspace(load_settings(env))
-        made.append(ws)
-        return ws
-
-    yield make
-    for ws in made:
-        ws.close()
 
 
 def _populate(ws: Workspace, trained: Trained, tmp_path: Path) -> dict[str, Any]:

@@ -7,14 +7,13 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 import mlcycle
-from mlcycle.config import load_settings
 from mlcycle.exceptions import (
     BackupError,
     ConflictError,
@@ -238,25 +237,6 @@ def test_db_upgrade_brings_a_0001_database_to_the_api_key_schema(workspace: Work
 
 
 # -- backup and restore ---------------------------------------------------------------------
-
-
-@pytest.fixture
-def new_workspace(
-    tmp_path: Path, new_pg_url: Callable[[], str]
-) -> Iterator[Callable[[str], Workspace]]:
-    made: list[Workspace] = []
-
-    def make(backend: str) -> Workspace:
-        env = {"MLCYCLE_HOME": str(tmp_path / f"target-{len(made)}")}
-        if backend == "postgresql":
-            env["MLCYCLE_DB_URL"] = new_pg_url()
-        ws = Workspace(load_settings(env))
-        made.append(ws)
-        return ws
-
-    yield make
-    for ws in made:
-        ws.close()
 
 
 def test_backup_and_restore_carry_the_keys(

@@ -24,7 +24,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
     from mlcycle.registry import Workspace
 
-__all__ = ["AbTestResult", "Arm", "abtest", "parse_since"]
+__all__ = ["AbTestResult", "Arm", "abtest"]
 
 _BOOTSTRAP = 2000
 _EPS = 1e-15
@@ -109,46 +109,11 @@ def _plain(value: Any) -> Any:
 # -- reading the logs ----------------------------------------------------------------------
 
 
-def parse_since(
-    since: str | datetime | timedelta | None, now: datetime | None = None
-) -> datetime | None:
-    """The UTC cut-off ``since`` names: ``7d``, ``24h``, ``30m``, ``2w`` back from now, an ISO
-    date or time, a ``datetime`` or a ``timedelta`` back from now; None for no cut-off."""
-    from mlcycle.monitoring._logs import parse_duration
-
-    now = now or datetime.now(UTC)
-    if since is None:
-        return None
-    if isinstance(since, timedelta):
-        return now - since
-    if isinstance(since, datetime):
-        return since if since.tzinfo else since.replace(tzinfo=UTC)
-    if isinstance(since, str):
-        try:
-            moment = datetime.fromisoformat(since.strip())
-        except ValueError:
-            pass
-        else:
-            return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-        try:
-            return now - parse_duration(since)
-        except MlcycleError:
-            pass
-    raise MlcycleError(
-        f"since={since!r} is not understood. Use a duration back from now (30m, 24h, 7d, 2w) "
-        "or an ISO date or time (2026-11-01, 2026-11-01T08:00)."
-    )
-
-
 def _logged(name: str, cutoff: datetime | None, workspace: Workspace) -> pd.DataFrame:
     """The model's primary predictions since ``cutoff``; a clear error when there are none."""
-    import pandas as pd
-
     from mlcycle.monitoring._logs import read_predictions
 
-    log = read_predictions(name, workspace=workspace)
-    if cutoff is not None and not log.empty:
-        log = log.loc[pd.to_datetime(log["timestamp"], utc=True) >= pd.Timestamp(cutoff)]
+    log = read_predictions(name, since=cutoff, workspace=workspace)  # cut in the scan
     if log.empty:
         workspace.store.get_model(name)  # an unknown model says so
         window = "" if cutoff is None else f" since {cutoff:%Y-%m-%d %H:%M} UTC"
@@ -323,7 +288,7 @@ def abtest(
     time); ``metric`` is accuracy (default), log_loss or auc for classifiers, rmse (default)
     or mae for regression.
     """
-    from mlcycle.monitoring._logs import read_feedback
+    from mlcycle.monitoring._logs import read_feedback, since_time
     from mlcycle.registry import get_workspace, parse_model_ref
 
     parse_model_ref(name)
@@ -336,7 +301,7 @@ def abtest(
         )
     if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 < alpha < 1:
         raise bad_parameter("alpha", "abtest()", "a number in (0, 1)", alpha)
-    cutoff = parse_since(since)
+    cutoff = since_time(since)
     ws = get_workspace()
     log = _logged(name, cutoff, ws)
     window = "" if cutoff is None else f" since {cutoff:%Y-%m-%d %H:%M} UTC"

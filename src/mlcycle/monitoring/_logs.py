@@ -34,10 +34,33 @@ def parse_duration(text: str, what: str = "--since") -> timedelta:
     return timedelta(seconds=float(match[1]) * _UNITS[match[2]])
 
 
-def since_time(since: str | datetime | None, now: datetime | None = None) -> datetime | None:
-    if since is None or isinstance(since, datetime):
-        return since
-    return (now or datetime.now(UTC)) - parse_duration(since)
+def since_time(
+    since: str | datetime | timedelta | None, now: datetime | None = None
+) -> datetime | None:
+    """The UTC cut-off ``since`` names: ``7d``, ``24h``, ``30m``, ``2w`` back from now, an ISO
+    date or time, a ``datetime`` or a ``timedelta`` back from now; None for no cut-off."""
+    now = now or datetime.now(UTC)
+    if since is None:
+        return None
+    if isinstance(since, timedelta):
+        return now - since
+    if isinstance(since, datetime):
+        return since if since.tzinfo else since.replace(tzinfo=UTC)
+    if isinstance(since, str):
+        try:
+            moment = datetime.fromisoformat(since.strip())
+        except ValueError:
+            pass
+        else:
+            return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        try:
+            return now - parse_duration(since)
+        except MlcycleError:
+            pass
+    raise MlcycleError(
+        f"since={since!r} is not understood. Use a duration back from now (30m, 24h, 7d, 2w) "
+        "or an ISO date or time (2026-11-01, 2026-11-01T08:00)."
+    )
 
 
 def _dataset(folder: Path) -> Any:
@@ -49,7 +72,7 @@ def _dataset(folder: Path) -> Any:
 def read_predictions(
     name: str,
     *,
-    since: str | datetime | None = None,
+    since: str | datetime | timedelta | None = None,
     until: datetime | None = None,
     version: int | None = None,
     alias: str | None = None,
@@ -68,7 +91,7 @@ def read_predictions(
     ws = workspace or get_workspace()
     folder = ws.settings.home / "predictions" / f"model={name}"
     start = since_time(since)
-    if not folder.is_dir() or not any(folder.rglob("*.parquet")):
+    if not folder.is_dir():
         return _empty()
     condition = ds.field("role") == role
     if alias is not None:
@@ -98,10 +121,12 @@ def read_predictions(
     return frame
 
 
-def read_feedback(
-    name: str, *, since: str | datetime | None = None, workspace: Workspace | None = None
-) -> pd.DataFrame:
-    """The feedback labels sent for model ``name``; the last label per prediction id wins."""
+def read_feedback(name: str, *, workspace: Workspace | None = None) -> pd.DataFrame:
+    """The feedback labels sent for model ``name``; the last label per prediction id wins.
+
+    Not cut by time: labels arrive after their predictions, and joining them on
+    ``prediction_id`` to the predictions of a range keeps just those of the range.
+    """
     import pandas as pd
 
     from mlcycle.registry import get_workspace
@@ -111,10 +136,6 @@ def read_feedback(
     if not folder.is_dir() or not any(folder.rglob("*.parquet")):
         return pd.DataFrame(columns=["prediction_id", "timestamp", "label", "label_value"])
     frame = _dataset(folder).to_table().to_pandas()
-    start = since_time(since)
-    if start is not None:
-        # labels often arrive after the predictions they are for: keep them all for the range
-        frame = frame[frame["timestamp"] >= pd.Timestamp(start) - pd.Timedelta(days=365)]
     frame = frame.sort_values("timestamp", kind="stable")
     return frame.drop_duplicates("prediction_id", keep="last").reset_index(drop=True)
 

@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlcycle.exceptions import MlcycleError
-from mlcycle.monitoring._logs import inputs_of, parse_duration, read_feedback, read_predictions
+from mlcycle.monitoring._logs import (
+    inputs_of,
+    parse_duration,
+    read_feedback,
+    read_predictions,
+    since_time,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -99,7 +105,7 @@ def monitor(
     ws = workspace or get_workspace()
     parsed = parse_model_ref(ref)
     step = parse_duration(window, "--window")
-    parse_duration(since)
+    since_time(since)  # a bad --since fails before any work
     if (
         parsed.alias is None
         and parsed.version is None
@@ -117,7 +123,7 @@ def monitor(
             "compare. Serve it with mlcycle serve (the prediction log is on by default)."
         )
     else:
-        feedback = read_feedback(parsed.name, since=since, workspace=ws)
+        feedback = read_feedback(parsed.name, workspace=ws)
         _drift_signals(out, bundle, log, step, feedback)
         _anomaly_signals(out, bundle, log)
         _performance_signals(out, bundle, log, window, feedback)
