@@ -24,11 +24,13 @@ import json
 import math
 import os
 import platform
+import random
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +40,7 @@ from _envs import (  # this folder is sys.path[0]
     mlcycle_python,
     package_versions,
 )
-from _suite import SUITE
+from _suite import SUITES
 
 # Sibling benchmarks (automl.py itself, ...) must not shadow the tools' modules.
 _HERE = Path(__file__).resolve().parent
@@ -59,6 +61,7 @@ FLAML_PROBE = "from flaml import AutoML; import lightgbm, xgboost, sklearn, pand
 VERSIONED = ["mlcycle", "flaml", "lightgbm", "xgboost", "xgboost-cpu", "scikit-learn", "pandas"]
 VERSIONED += ["numpy", "pyarrow", "optuna"]
 TIE = 0.002
+BOOTSTRAP = 1000  # resamples for the interval of each difference
 FLOOR_SHARE, FLOOR_MEAN, FLOOR_WORST = 0.60, 0.0, -0.01
 METRICS = {  # task -> (score reported, mlcycle's metric, FLAML's metric)
     "binary": ("roc_auc", "auc", "roc_auc"),
@@ -271,10 +274,83 @@ def score(meta: dict[str, Any], out: dict[str, Any]) -> float:
     if not all(isinstance(p, int | float) and math.isfinite(p) for row in proba for p in row):
         raise ValueError("non-finite probabilities")
     if task == "binary":
-        positive = meta["classes"][-1]
-        column = [_key(c) for c in classes].index(_key(positive))
-        return roc_auc(y_true, [row[column] for row in proba], positive)
+        return roc_auc(y_true, _positive_scores(meta, out), meta["classes"][-1])
     return neg_log_loss(y_true, proba, classes)
+
+
+def _positive_scores(meta: dict[str, Any], out: dict[str, Any]) -> list[float]:
+    """Each test row's probability of the positive class (the larger label)."""
+    column = [_key(c) for c in out["classes"]].index(_key(meta["classes"][-1]))
+    return [row[column] for row in out["probabilities"]]
+
+
+def bootstrap_interval(
+    meta: dict[str, Any],
+    mine: dict[str, Any],
+    rival: dict[str, Any],
+    resamples: int = BOOTSTRAP,
+    seed: int = 0,
+) -> tuple[float, float] | None:
+    """A 95 % paired bootstrap interval of the score difference (mine - rival).
+
+    The test rows are resampled with replacement ``resamples`` times and both tools are
+    scored on the same resample, so the interval shows how much of a difference the test
+    rows themselves can make: an interval that contains 0 is a difference those rows cannot
+    tell from chance. None when either output is unusable.
+    """
+    y_true, task = meta["y_test"], meta["task"]
+    n = len(y_true)
+    try:
+        score(meta, mine), score(meta, rival)
+    except ValueError:
+        return None
+    rng = random.Random(seed)
+    one: Callable[[list[int]], float | None]
+    if task == "regression":
+        y = [float(v) for v in y_true]
+        a, b = mine["predictions"], rival["predictions"]
+
+        def one(rows: list[int]) -> float | None:
+            mean = sum(y[i] for i in rows) / n
+            total = sum((y[i] - mean) ** 2 for i in rows)
+            if total == 0:
+                return None
+            # r2(a) - r2(b) = (sse(b) - sse(a)) / total
+            return sum((y[i] - b[i]) ** 2 - (y[i] - a[i]) ** 2 for i in rows) / total
+
+    elif task == "multiclass":
+        la = [
+            neg_log_loss([y_true[i]], [mine["probabilities"][i]], mine["classes"]) for i in range(n)
+        ]
+        lb = [
+            neg_log_loss([y_true[i]], [rival["probabilities"][i]], rival["classes"])
+            for i in range(n)
+        ]
+
+        def one(rows: list[int]) -> float | None:
+            return sum(la[i] - lb[i] for i in rows) / n
+
+    else:
+        positive = meta["classes"][-1]
+        sa, sb = _positive_scores(meta, mine), _positive_scores(meta, rival)
+
+        def one(rows: list[int]) -> float | None:
+            labels = [y_true[i] for i in rows]
+            if len({_key(v) for v in labels}) < 2:
+                return None
+            return roc_auc(labels, [sa[i] for i in rows], positive) - roc_auc(
+                labels, [sb[i] for i in rows], positive
+            )
+
+    diffs = []
+    for _ in range(resamples):
+        value = one([rng.randrange(n) for _ in range(n)])
+        if value is not None:
+            diffs.append(value)
+    if len(diffs) < resamples // 2:
+        return None
+    diffs.sort()
+    return diffs[int(0.025 * len(diffs))], diffs[min(len(diffs) - 1, int(0.975 * len(diffs)))]
 
 
 # -- driver --------------------------------------------------------------------------------
@@ -406,6 +482,7 @@ def compare(
             if mine.get("ok") and rival.get("ok"):
                 row["diff"] = mine["score"] - rival["score"]
                 diffs.append(row["diff"])
+                row["interval"] = bootstrap_interval(metas[name], mine, rival)
             row["outcome"] = _outcome(row["diff"], mine, rival)
             outcomes.append(row["outcome"])
             if not mine.get("ok"):
@@ -428,6 +505,9 @@ def compare(
         "mean_difference": mean,
         "worst_difference": None if worst is None or math.isinf(worst) else worst,
         "mlcycle_failed": [n for n in metas if not results[n]["mlcycle"].get("ok")],
+        # differences the test rows can tell from chance: the whole 95 % interval on one side
+        "clear_wins": [r["dataset"] for r in rows if r.get("interval") and r["interval"][0] > 0],
+        "clear_losses": [r["dataset"] for r in rows if r.get("interval") and r["interval"][1] < 0],
         "floors": {
             f"wins+ties >= {FLOOR_SHARE:.0%} of data sets": share >= FLOOR_SHARE,
             f"mean difference >= {FLOOR_MEAN:g}": mean is not None and mean >= FLOOR_MEAN,
@@ -448,7 +528,7 @@ def _table(
     both = len(tools) == 2
     head = ["data set", "task", "metric", "rows"]
     shown = [SHOWN[t] for t in tools]
-    head += [f"{t} score" for t in shown] + (["diff", "result"] if both else [])
+    head += [f"{t} score" for t in shown] + (["diff", "95 % interval", "result"] if both else [])
     head += [f"{t} fit s" for t in shown] + [f"{t} trials" for t in shown]
     head += [f"{t} best" for t in shown] if not markdown else []
     body = []
@@ -458,7 +538,9 @@ def _table(
         cells = [name, meta["task"], METRICS[meta["task"]][0], str(meta["rows"])]
         cells += [_cell(res.get(t)) for t in tools]
         if both:
-            cells += [_fmt(row["diff"], "+.4f"), row["outcome"] or "-"]
+            interval = row.get("interval")
+            span = "-" if not interval else f"{interval[0]:+.3f} … {interval[1]:+.3f}"
+            cells += [_fmt(row["diff"], "+.4f"), span, row["outcome"] or "-"]
         cells += [_fmt((res.get(t) or {}).get("fit_seconds"), ".1f") for t in tools]
         cells += [_fmt((res.get(t) or {}).get("n_trials"), "d") for t in tools]
         if not markdown:
@@ -493,6 +575,11 @@ def _summary_text(summary: dict[str, Any]) -> str:
         f"sets both tools scored)   worst difference: "
         f"{_fmt(summary['worst_difference'], '+.4f', 'mlcycle failed')}",
     ]
+    lines.append(
+        f"differences outside chance (95 % paired bootstrap over the test rows): "
+        f"{len(summary['clear_wins'])} for mlcycle ({', '.join(summary['clear_wins']) or '-'}), "
+        f"{len(summary['clear_losses'])} for FLAML ({', '.join(summary['clear_losses']) or '-'})"
+    )
     if summary["mlcycle_failed"]:
         lines.append(f"mlcycle failed on: {', '.join(summary['mlcycle_failed'])} (losses)")
     lines += [f"  {'PASS' if ok else 'FAIL'}  {floor}" for floor, ok in summary["floors"].items()]
@@ -502,7 +589,10 @@ def _summary_text(summary: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--budget", type=float, default=60.0, help="seconds per data set/tool")
-    parser.add_argument("--only", help="comma-separated data sets (default: all 16)")
+    parser.add_argument("--only", help="comma-separated data sets (default: the suite's)")
+    parser.add_argument(
+        "--suite", choices=sorted(SUITES), default="public", help="public (16), extra (8) or all"
+    )
     parser.add_argument("--tools", default="mlcycle,flaml", help="mlcycle,flaml or one of them")
     parser.add_argument("--reuse", default="", help="tools taken from the result cache if there")
     parser.add_argument("--seed", type=int, default=0)
@@ -525,10 +615,11 @@ def main() -> None:
     if args.worker:
         worker(args)
         return
-    names = args.only.split(",") if args.only else list(SUITE)
-    unknown = [n for n in names if n not in SUITE]
+    suite = SUITES[args.suite]
+    names = args.only.split(",") if args.only else list(suite)
+    unknown = [n for n in names if n not in SUITES["all"]]
     if unknown:
-        parser.error(f"unknown data sets {unknown}; choose from {', '.join(SUITE)}")
+        parser.error(f"unknown data sets {unknown}; choose from {', '.join(SUITES['all'])}")
     if args.prepare:
         _prepare_here(names, args.data_dir)
         return
