@@ -296,14 +296,11 @@ def bootstrap_interval(
     The test rows are resampled with replacement ``resamples`` times and both tools are
     scored on the same resample, so the interval shows how much of a difference the test
     rows themselves can make: an interval that contains 0 is a difference those rows cannot
-    tell from chance. None when either output is unusable.
+    tell from chance. Both outputs must have been scored (``ok`` records); None when too few
+    resamples hold both classes (binary).
     """
     y_true, task = meta["y_test"], meta["task"]
     n = len(y_true)
-    try:
-        score(meta, mine), score(meta, rival)
-    except ValueError:
-        return None
     rng = random.Random(seed)
     one: Callable[[list[int]], float | None]
     if task == "regression":
@@ -319,13 +316,12 @@ def bootstrap_interval(
             return sum((y[i] - b[i]) ** 2 - (y[i] - a[i]) ** 2 for i in rows) / total
 
     elif task == "multiclass":
-        la = [
-            neg_log_loss([y_true[i]], [mine["probabilities"][i]], mine["classes"]) for i in range(n)
-        ]
-        lb = [
-            neg_log_loss([y_true[i]], [rival["probabilities"][i]], rival["classes"])
-            for i in range(n)
-        ]
+
+        def per_row(out: dict[str, Any]) -> list[float]:
+            rows = zip(y_true, out["probabilities"], strict=True)
+            return [neg_log_loss([y], [proba], out["classes"]) for y, proba in rows]
+
+        la, lb = per_row(mine), per_row(rival)
 
         def one(rows: list[int]) -> float | None:
             return sum(la[i] - lb[i] for i in rows) / n

@@ -444,9 +444,8 @@ def mask_value(value: object, kind: str | None = None) -> str:
     """
     text = as_text(value)
     masked = _mask(text, _kind_of(text) if kind is None else kind)
-    core = text.strip()
-    if core and core in masked:  # only values made of the mask's own characters get here
-        fill = "#" if set(core) == {"*"} else "*"  # a run of one character holds only runs of it
+    if text and text in masked:  # a one-letter name, a value of asterisks: the mask shows it
+        fill = "#" if set(text) == {"*"} else "*"  # a run of one character holds only runs of it
         return fill * max(len(masked), 3)
     return masked
 
