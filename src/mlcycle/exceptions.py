@@ -8,7 +8,7 @@ with, so the mapping is made once, here (the server never answers 500 for one of
 
     MlcycleError                     400 / 2
     ├── ConfigError                  503      settings, workspace, config file
-    ├── BadParameterError            400      a parameter of an SDK call or CLI option (also ValueError)
+    ├── BadParameterError            400      an SDK parameter or CLI option (also a ValueError)
     │   └── InvalidNameError         400      a model, alias, experiment or key name not allowed
     ├── NotFoundError                404      unknown run, experiment, model, version, alias, file
     ├── ConflictError                409      already exists, wrong state
