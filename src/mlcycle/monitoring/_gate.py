@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mlcycle.decision import DecisionRule
 from mlcycle.exceptions import MlcycleError, bad_parameter
 
 if TYPE_CHECKING:
@@ -110,7 +111,8 @@ def predict_outputs(
                 raw = np.column_stack([1.0 - raw, raw])
             proba = align_classes(raw, own, classes)
     if threshold is not None and task == "binary" and proba is not None:
-        predictions = classes[(proba[:, -1] >= threshold).astype(np.int64)]
+        rule = DecisionRule("binary", tuple(classes.tolist()), threshold)
+        predictions = classes[rule.indices(proba)]  # the bundle's one decision rule
     else:
         predictions = np.asarray(model.predict(X))
     return Outputs(predictions, proba)
@@ -573,7 +575,7 @@ def load_champion(
         task = "regression" if classes is None else "binary" if len(classes) == 2 else "multiclass"
         notes.append(f"Task {task} inferred from the model (its bundle records none).")
     metric_name = params.get("metric") or DEFAULT_METRICS[task]
-    threshold = params.get("decision_threshold")
+    threshold = bundle.decision.threshold
     return Champion(
         name=name,
         alias=alias,
@@ -584,7 +586,7 @@ def load_champion(
         task=str(task),
         target=str(target),
         metric=get_metric(str(metric_name), str(task)),
-        threshold=float(threshold) if isinstance(threshold, int | float) else None,
+        threshold=threshold,
         notes=notes,
     )
 

@@ -171,7 +171,7 @@ def _explanations(
     model: ServedModel, checked: dict[str, list[Any]], n_rows: int, top: int | None
 ) -> list[dict[str, Any]]:
     from mlcycle.explanation import explain
-    from mlcycle.serving._onnx import synthetic_rows
+    from mlcycle.flavours.onnx import synthetic_rows
 
     rows = model.frame(checked, n_rows)
     background = synthetic_rows(model.schema, n=64, seed=0)

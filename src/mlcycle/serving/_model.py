@@ -3,7 +3,8 @@
 The engine is ONNX Runtime when the whole model converts and gives the same answers on
 rows made from its schema (within 1e-5), else the bundle's own model: a booster fed one
 float matrix when every feature is numeric, a scikit-learn pipeline fed a typed DataFrame
-otherwise. Predictions of a binary classifier use the bundle's decision threshold.
+otherwise; a bundle stored as ONNX runs its own graph. Labels come from the bundle's
+decision rule (:attr:`Bundle.decision`), as at every other door.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from mlcycle.bundle import Bundle
+    from mlcycle.decision import DecisionRule
     from mlcycle.registry import ModelVersion, Workspace
     from mlcycle.schema import Schema
 
@@ -61,7 +63,7 @@ class ServedModel:
     schema: Schema
     compiled: CompiledSchema
     classes: list[Any] | None
-    threshold: float | None
+    decision: DecisionRule
     engine: str
     engine_note: str
     run_raw: Runner
@@ -89,21 +91,15 @@ class ServedModel:
     def predict_frame(self, frame: pd.DataFrame) -> Outputs:
         """Predict a frame as :meth:`Schema.coerce` returns it, with the bundle's own model
         (batch scoring: large frames gain nothing from the per-request fast path)."""
-        model = self.bundle.load()
-        if self.classes is not None:
-            return self._outputs(np.asarray(model.predict_proba(frame)), None)  # type: ignore[attr-defined]
-        return self._outputs(None, np.asarray(model.predict(frame)))  # type: ignore[attr-defined]
+        out = self.bundle.predict_outputs(frame, checked=True)
+        return self._outputs(out.probabilities, None if self.classes else out.labels)
 
     def _outputs(self, proba: np.ndarray | None, values: np.ndarray | None) -> Outputs:
         if proba is None:
             return Outputs(np.asarray(values, dtype=float), None)
         proba = np.ascontiguousarray(proba, dtype=np.float64)  # orjson writes C order only
-        classes = np.asarray(self.classes, dtype=object)
-        if self.threshold is not None and proba.shape[1] == 2:
-            labels = classes[(proba[:, 1] >= self.threshold).astype(np.int64)]
-        else:
-            labels = classes[np.argmax(proba, axis=1)]
-        return Outputs(labels, proba)
+        classes = np.asarray(self.classes, dtype=object)  # Python values, for JSON
+        return Outputs(classes[self.decision.indices(proba)], proba)  # the one decision rule
 
     def frame(self, columns: dict[str, list[Any]], n_rows: int) -> pd.DataFrame:
         """Checked columns as the typed DataFrame the bundle's own model takes."""
@@ -115,7 +111,7 @@ class ServedModel:
             "version": self.version,
             "task": self.task,
             "classes": self.classes,
-            "decision_threshold": self.threshold,
+            "decision_threshold": self.decision.threshold,
             "engine": self.engine,
             "engine_note": self.engine_note,
             "features": self.schema.feature_names,
@@ -164,19 +160,18 @@ def build_served_model(name: str, version: int, bundle: Bundle, *, engine: str) 
         )
     model = bundle.load()
     _one_thread(model)
-    raw_classes = getattr(model, "classes_", None)
-    if raw_classes is not None and not hasattr(model, "predict_proba"):
-        raw_classes = None
-    classes = None if raw_classes is None else [_python(c) for c in raw_classes]
-    threshold = (bundle.params or {}).get("decision_threshold")
-    threshold = float(threshold) if isinstance(threshold, int | float) else None
+    decision = bundle.decision
+    classes = [_python(c) for c in decision.classes] if decision.classes else None
     compiled = CompiledSchema.build(schema)
     runner, chosen, note = (
         _native_runner(model, schema, compiled, classes is not None),
         "native",
         "",
     )
-    if engine in ("auto", "onnx"):
+    stored = _stored_onnx_runner(model, classes is not None)
+    if stored is not None:
+        runner, chosen, note = stored, "onnx", "the bundle's own ONNX graph"
+    elif engine in ("auto", "onnx"):
         onnx_runner, note = _onnx_runner(model, schema, classes is not None)
         if onnx_runner is not None:
             runner, chosen = onnx_runner, "onnx"
@@ -184,8 +179,37 @@ def build_served_model(name: str, version: int, bundle: Bundle, *, engine: str) 
             raise MlcycleError(f"Model '{name}' version {version} cannot run on ONNX: {note}")
     logger.info("loaded %s version %s on %s%s", name, version, chosen, f" ({note})" if note else "")
     return ServedModel(
-        name, version, bundle, schema, compiled, classes, threshold, chosen, note, runner
+        name, version, bundle, schema, compiled, classes, decision, chosen, note, runner
     )
+
+
+def _stored_onnx_runner(model: Any, classifier: bool) -> Runner | None:
+    """The runner of a bundle stored in the ``onnx`` flavour: its graph, fed columns."""
+    from mlcycle.flavours import OnnxPredictor
+
+    if not isinstance(model, OnnxPredictor):
+        return None
+    onnx = model.onnx
+    arrays = onnx_feeder(model.schema)
+
+    def run(columns: dict[str, list[Any]], n_rows: int) -> tuple[Any, Any]:
+        if classifier:
+            return np.asarray(onnx.predict_proba(arrays(columns))), None
+        return None, np.asarray(onnx.predict(arrays(columns)), dtype=float)
+
+    return run
+
+
+def onnx_feeder(schema: Schema) -> Callable[[dict[str, list[Any]]], dict[str, np.ndarray]]:
+    """Checked columns as ONNX inputs: text as object arrays, everything else float64."""
+    dtypes = {
+        f: object if schema.column(f).dtype in _TEXT else np.float64 for f in schema.feature_names
+    }
+
+    def arrays(columns: dict[str, list[Any]]) -> dict[str, np.ndarray]:
+        return {f: np.asarray(columns[f], dtype=dtype) for f, dtype in dtypes.items()}
+
+    return arrays
 
 
 def _one_thread(model: Any) -> None:
@@ -235,7 +259,7 @@ def _native_runner(
 def _onnx_runner(model: Any, schema: Schema, classifier: bool) -> tuple[Runner | None, str]:
     """An ONNX Runtime runner when the model converts and agrees with itself; else a reason."""
     try:
-        from mlcycle.serving import _onnx
+        from mlcycle.flavours import onnx as _onnx
     except ImportError as exc:  # onnxruntime missing: native serving still works
         return None, f"ONNX Runtime is not available ({exc})"
     started = time.perf_counter()
@@ -249,14 +273,11 @@ def _onnx_runner(model: Any, schema: Schema, classifier: bool) -> tuple[Runner |
         return None, f"the ONNX graph failed its check ({type(exc).__name__}: {exc})"
     if problem:
         return None, f"the ONNX graph disagrees with the model: {problem}"
-    features = schema.feature_names
-    kinds = {f: schema.column(f).dtype for f in features}
+
+    feed = onnx_feeder(schema)
 
     def run(columns: dict[str, list[Any]], n_rows: int) -> tuple[Any, Any]:
-        arrays = {
-            f: np.asarray(columns[f], dtype=object if kinds[f] in _TEXT else np.float64)
-            for f in features
-        }
+        arrays = feed(columns)
         if classifier:
             return np.asarray(onnx_model.predict_proba(arrays)), None
         return None, np.asarray(onnx_model.predict(arrays), dtype=float)

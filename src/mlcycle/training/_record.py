@@ -232,6 +232,7 @@ def record(
                 description=f"mlcycle.train: {result.best_family} "
                 f"({result.metric} {result.cv_score:.4f} cv)",
                 schema=schema,
+                decision=result.decision,
                 metrics=metrics,
                 params=params,
                 lineage=lineage,

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from mlcycle.decision import DecisionRule, Predictions
 from mlcycle.exceptions import DataError, MlcycleError, bad_parameter
 from mlcycle.exceptions import is_integer as _is_int
 from mlcycle.training._families import FAMILIES, check_families
@@ -87,18 +88,33 @@ class TrainResult:
     def n_pruned(self) -> int:
         return sum(t.state == "pruned" for t in self.trials)
 
+    @property
+    def decision(self) -> DecisionRule:
+        """The decision rule the bundle stores: class order and the tuned threshold."""
+        if self.classes_ is None:
+            return DecisionRule("regression")
+        classes = np.asarray(self.classes_)
+        task = "binary" if len(classes) == 2 else "multiclass"
+        threshold = self.threshold if task == "binary" else None
+        return DecisionRule(task, tuple(classes.tolist()), threshold, classes.dtype.str)
+
+    def predict_outputs(self, X: pd.DataFrame) -> Predictions:
+        """Labels, probabilities and class order, by the same rule as the registered bundle."""
+        rule = self.decision
+        if rule.is_classifier:
+            return rule.outputs(np.asarray(self.model.predict_proba(X)))
+        return rule.outputs(np.asarray(self.model.predict(X)))
+
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Predictions of the final model (labels for classification)."""
-        if self.threshold is not None and self.classes_ is not None:
-            proba = self.predict_proba(X)[:, -1]
-            return self.classes_[(proba >= self.threshold).astype(np.int64)]
-        return np.asarray(self.model.predict(X))
+        return self.predict_outputs(X).labels
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Class probabilities of the final model, columns in ``classes_`` order."""
-        if self.classes_ is None:
+        proba = self.predict_outputs(X).probabilities
+        if proba is None:
             raise MlcycleError("A regression model does not predict probabilities.")
-        return np.asarray(self.model.predict_proba(X))
+        return proba
 
     def summary(self) -> dict[str, Any]:
         """The headline figures as plain data (what the terminal summary and the card show)."""

@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlcycle.exceptions import SchemaError
-from mlcycle.serving._onnx_graph import (
+from mlcycle.flavours._native import NativeModel
+from mlcycle.flavours._onnx_graph import (
     _NUMERIC,
     _ensemble,
     _Graph,
@@ -49,6 +50,9 @@ if TYPE_CHECKING:
 __all__ = ["OnnxModel", "as_columns", "convert", "synthetic_rows", "verify"]
 
 
+_ENSEMBLES = ("mlcycle.estimators.WeightedEnsemble", "mlcycle.training._ensemble.WeightedEnsemble")
+
+
 def convert(model: object, schema: Schema) -> tuple[bytes | None, str]:
     """The ONNX graph of ``model`` with its preparation, and ""; or (None, why not).
 
@@ -57,9 +61,9 @@ def convert(model: object, schema: Schema) -> tuple[bytes | None, str]:
     """
     g, predict = _Graph(schema), "labels"
     try:
-        if _path(model).startswith("mlcycle.bundle.") and hasattr(model, "booster"):
+        if isinstance(model, NativeModel):
             out, classes, predict = _native(g, model)
-        elif _path(model) == "mlcycle.training._ensemble.WeightedEnsemble":
+        elif _path(model) in _ENSEMBLES:
             out, classes = _ensemble(g, model)
         elif hasattr(model, "fit") and hasattr(model, "predict"):
             out, classes = _pipeline(g, model)

@@ -182,7 +182,10 @@ def _numeric_step(g: _Graph, step: Any, x: str, width: int, where: str) -> tuple
         return x, width
     if _name(step) == "FunctionTransformer" and step.func is None:  # fitted "passthrough"
         return x, width
-    if _path(step) == "mlcycle.data._prepare.QuantileClipper":
+    if _path(step) in (
+        "mlcycle.estimators.QuantileClipper",
+        "mlcycle.data._prepare.QuantileClipper",
+    ):
         low = g.const(np.where(np.isnan(step.lower_), -np.inf, step.lower_).reshape(1, -1))
         high = g.const(np.where(np.isnan(step.upper_), np.inf, step.upper_).reshape(1, -1))
         x = g.op("Where", g.op("Greater", x, high), high, x)  # NaN stays NaN, as np.clip

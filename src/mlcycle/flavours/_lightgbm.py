@@ -1,0 +1,73 @@
+"""The ``lightgbm`` flavour: the booster's own text format plus the wrapper's metadata."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from mlcycle.exceptions import BundleError, require
+from mlcycle.flavours._base import Flavour, Reader, SavedModel, canonical_json, library_of
+from mlcycle.flavours._native import NativeModel, booster_of, wrapper_meta
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from mlcycle.schema import Schema
+
+__all__ = ["LightGBMFlavour"]
+
+
+class LightGBMFlavour(Flavour):
+    """LGBMClassifier, LGBMRegressor, LGBMRanker and bare Boosters, as LightGBM text."""
+
+    name = "lightgbm"
+    requires = (("lightgbm", "'mlcycle[lightgbm]'"),)
+
+    @classmethod
+    def accepts(cls, model: object) -> bool:
+        return "lightgbm" in library_of(model)
+
+    def save(self, model: Any, schema: Schema | None) -> SavedModel:
+        files, info = _write_lightgbm(model)
+        return SavedModel(files, info)
+
+    def load(self, read: Reader, info: dict[str, Any], schema: Schema | None) -> Any:
+        self.check_installed()
+        try:
+            return _LightGBMModel(read(info["path"]), json.loads(read(info["meta"])))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BundleError(f"The LightGBM model cannot be read: {exc}.") from exc
+
+
+def _write_lightgbm(model: Any) -> tuple[dict[str, bytes], dict[str, Any]]:
+    lgb: Any = require("lightgbm", "lightgbm")
+    meta: dict[str, Any]
+    if isinstance(model, lgb.Booster):
+        booster, meta = model, {"kind": "booster", "wrapper": "Booster"}
+    elif isinstance(model, lgb.LGBMModel):
+        booster = booster_of(model, lambda: model.booster_)
+        meta = wrapper_meta(model, "lightgbm", lgb.LGBMClassifier)
+    else:
+        raise BundleError(f"Not a model of this flavour: {type(model).__name__}.")
+    text = booster.model_to_string()  # best iteration only, as the wrapper predicts
+    objective = next((ln for ln in text.splitlines() if ln.startswith("objective=")), "=")
+    meta.update(
+        library_version=lgb.__version__,
+        objective=objective.split("=", 1)[1].split(" ")[0],
+        feature_names=list(booster.feature_name()),
+    )
+    info = {"loader": "lightgbm-text", "path": "model/model.txt", "meta": "model/meta.json"}
+    meta_bytes = canonical_json(meta, "model metadata")
+    return {"model/model.txt": text.encode("utf-8"), "model/meta.json": meta_bytes}, info
+
+
+class _LightGBMModel(NativeModel):
+    def __init__(self, data: bytes, meta: dict[str, Any]) -> None:
+        super().__init__(meta)
+        lgb: Any = require("lightgbm", "lightgbm")
+        self.booster = lgb.Booster(model_str=data.decode("utf-8"))
+
+    def _raw(self, X: Any) -> np.ndarray:
+        if self.threads is not None:
+            return self.booster.predict(X, num_threads=self.threads)
+        return self.booster.predict(X)

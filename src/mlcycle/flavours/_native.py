@@ -1,0 +1,120 @@
+"""Boosters loaded from their own formats (LightGBM text, XGBoost JSON) with the wrapper's API.
+
+Shared by the ``lightgbm`` and ``xgboost`` flavours: :class:`NativeModel` reproduces the
+scikit-learn wrapper a booster was trained with, from the metadata saved beside it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from mlcycle.exceptions import BundleError
+from mlcycle.flavours._base import canonical_json
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+__all__ = ["NativeModel", "booster_of", "wrapper_meta"]
+
+
+def wrapper_meta(model: Any, library: str, classifier: Any) -> dict[str, Any]:
+    """Describe a LightGBM/XGBoost scikit-learn wrapper: kind, class name, class labels."""
+    import numpy as np
+
+    if callable(getattr(model, "objective", None)):
+        raise BundleError(
+            f"This {type(model).__name__} uses a custom objective function, which cannot be "
+            "stored without its code. Train with a built-in objective to bundle it."
+        )
+    wrapper = next(c for c in type(model).__mro__ if c.__module__.startswith(f"{library}."))
+    meta: dict[str, Any] = {"kind": "regressor", "wrapper": wrapper.__name__}
+    if isinstance(model, classifier):
+        classes = np.asarray(model.classes_)
+        labels = json.loads(canonical_json(classes.tolist(), "class labels"))
+        meta.update(kind="classifier", classes=labels, classes_dtype=classes.dtype.str)
+    return meta
+
+
+def booster_of(model: Any, getter: Callable[[], Any]) -> Any:
+    """The booster inside a fitted wrapper; BundleError when the wrapper is not fitted."""
+    try:
+        return getter()
+    except Exception as exc:
+        raise BundleError(f"The {type(model).__name__} is not fitted. Fit it first.") from exc
+
+
+# Objectives whose raw booster output is a probability (LightGBM's, then XGBoost's).
+_PROBA_OBJECTIVES = frozenset(
+    {"binary", "multiclass", "multiclassova", "binary:logistic", "multi:softprob", "multi:softmax"}
+)
+
+
+class NativeModel:
+    """A LightGBM or XGBoost booster loaded from its native format, with the wrapper's API.
+
+    ``predict`` and ``predict_proba`` reproduce the scikit-learn wrapper the model was
+    trained with; ``booster`` is the library's own object for anything else.
+    """
+
+    booster: Any
+    threads: int | None = None
+    """Threads per prediction (None: the library's default, all cores)."""
+
+    def __init__(self, meta: dict[str, Any]) -> None:
+        import numpy as np
+
+        self.meta = meta
+        self.kind: str = meta["kind"]
+        self.objective: str = meta.get("objective", "")
+        self.feature_names_in_: list[str] = list(meta.get("feature_names") or [])
+        self.classes_ = (
+            np.asarray(meta["classes"], dtype=np.dtype(meta["classes_dtype"]))
+            if "classes" in meta
+            else None
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.meta.get('wrapper')}, objective={self.objective!r})"
+
+    def _columns(self, X: Any) -> Any:
+        """Select the trained feature columns by name when the input has them all."""
+        names = self.feature_names_in_
+        columns = getattr(X, "columns", None)
+        if names and columns is not None and list(columns) != names and set(names) <= set(columns):
+            return X[names]
+        return X
+
+    def _raw(self, X: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def set_threads(self, threads: int) -> None:
+        """Predict on ``threads`` threads (one is fastest for small batches)."""
+        self.threads = threads
+
+    def _check_proba(self) -> None:
+        if self.kind == "classifier" or self.objective in _PROBA_OBJECTIVES:
+            return
+        raise BundleError(
+            f"This {self.meta.get('wrapper')} model (objective {self.objective!r}) does not "
+            "predict probabilities; use predict() instead."
+        )
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Class probabilities, one column per class, as the wrapper's ``predict_proba``."""
+        import numpy as np
+
+        self._check_proba()
+        raw = self._raw(self._columns(X))
+        return raw if raw.ndim == 2 else np.vstack((1.0 - raw, raw)).transpose()
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """Predictions as the wrapper's ``predict``: class labels for classifiers."""
+        import numpy as np
+
+        if self.kind != "classifier":
+            return self._raw(self._columns(X))
+        assert self.classes_ is not None
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
