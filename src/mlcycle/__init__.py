@@ -138,6 +138,7 @@ def register_model(
 
     >>> mlcycle.register_model("iris", model, reference_data=X)  # doctest: +SKIP
     """
+    from mlcycle.registry import check_schema_matches
     from mlcycle.registry import register_model as register
 
     if reference_data is not None:
@@ -161,6 +162,7 @@ def register_model(
         present = target if target in reference_data.columns else None
         if schema is None:
             schema = Schema.from_dataframe(reference_data, target=present)
+        check_schema_matches(model, schema, name)
         reference = monitoring_reference(model, reference_data, target=present, schema=schema)
         profile = dict(fields.pop("reference_profile", None) or {})
         fields["reference_profile"] = {

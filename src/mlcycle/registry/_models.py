@@ -42,7 +42,14 @@ if TYPE_CHECKING:
     from mlcycle.registry._tracking import ActiveRun
     from mlcycle.schema import Schema
 
-__all__ = ["ModelRef", "load_model", "parse_model_ref", "register_model", "resolve_version"]
+__all__ = [
+    "ModelRef",
+    "check_schema_matches",
+    "load_model",
+    "parse_model_ref",
+    "register_model",
+    "resolve_version",
+]
 
 _REF = re.compile(r"^(?:models:/)?(?P<name>[^@/:]+)(?:@(?P<alias>[^@/]+)|[/:](?P<version>\d+))?$")
 
@@ -202,7 +209,7 @@ def register_model(
             if run_id:
                 lineage.setdefault("run_id", run_id)
             schema = bundle_fields.pop("schema", None) or _infer_schema(model, example, name)
-            _check_features(schema, model, name)
+            check_schema_matches(model, schema, name)
             path = Path(scratch) / "bundle"
             opened = write_bundle(model, path, schema=schema, lineage=lineage, **bundle_fields)
         else:
@@ -255,9 +262,10 @@ def _infer_schema(model: Any, example: pd.DataFrame | None, name: str) -> Schema
     return None
 
 
-def _check_features(schema: Schema | None, model: Any, name: str) -> None:
-    """Refuse a schema whose features are not the columns the model was fitted with, in
-    order: serving hands the model the schema's features, and the model would refuse them."""
+def check_schema_matches(model: Any, schema: Schema | None, name: str) -> None:
+    """Refuse (:class:`SchemaError`) a schema whose features are not the columns the model
+    was fitted with (``feature_names_in_``), in order: serving hands the model the schema's
+    features, and the model would refuse them. Nothing is checked when either is unknown."""
     fitted = getattr(model, "feature_names_in_", None)
     if schema is None or fitted is None:
         return
