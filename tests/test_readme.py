@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
+
+import httpx
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -45,6 +50,42 @@ def test_quickstart_runs(clean_env: Path, tmp_path: Path) -> None:
     )
     assert shown.returncode == 0, shown.stderr
     assert '"production"' in shown.stdout
+
+
+def test_the_quickstart_model_serves_and_is_monitored(clean_env: Path, tmp_path: Path) -> None:
+    from sklearn.datasets import load_iris
+    from tests.serving.conftest import cli_server
+
+    made = subprocess.run(
+        [sys.executable, "-c", quickstart()], cwd=tmp_path, capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    X, _ = load_iris(return_X_y=True, as_frame=True)
+    records = X.to_dict(orient="records")
+    proc, url = cli_server(["iris@production"], clean_env)
+    try:
+        with httpx.Client(base_url=url, timeout=30) as client:
+            for start in range(0, len(records), 25):
+                part = records[start : start + 25]
+                answer = client.post("/v1/models/iris/predict", json={"records": part})
+                assert answer.status_code == 200, answer.text
+                assert len(answer.json()["predictions"]) == len(part)
+    finally:
+        proc.send_signal(signal.SIGTERM)  # drains and writes the prediction log
+        proc.communicate(timeout=60)
+    watched = subprocess.run(
+        [sys.executable, "-m", "mlcycle.cli", "monitor", "iris", "--since", "1d", "--json"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "MLCYCLE_HOME": str(clean_env)},
+    )  # fmt: skip
+    assert watched.returncode == 0, watched.stderr
+    report = json.loads(watched.stdout)
+    assert report["rows"] == len(records)
+    assert not any("no drift reference" in note for note in report["notes"]), report["notes"]
+    assert report["drift"]["drifted"] == []  # the training rows themselves: nothing moved
+    assert {f["name"] for f in report["drift"]["features"]} == set(X.columns)
+    assert report["anomaly"]["rows"] == len(records)
 
 
 def test_automl_example_runs(clean_env: Path, tmp_path: Path) -> None:

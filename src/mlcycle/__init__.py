@@ -11,17 +11,23 @@ monitored and retrained.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlcycle._lazy import lazy_exports
 from mlcycle._version import __version__
 from mlcycle.exceptions import MlcycleError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    import pandas as pd
+
     from mlcycle.explanation import explain
     from mlcycle.monitoring import abtest, drift, monitor, retrain
     from mlcycle.registry import (
         ActiveRun,
+        ModelVersion,
+        Workspace,
         active_run,
         backup,
         collect_garbage,
@@ -33,13 +39,13 @@ if TYPE_CHECKING:
         log_metrics,
         log_param,
         log_params,
-        register_model,
         restore,
         search_runs,
         set_tag,
         set_tags,
         start_run,
     )
+    from mlcycle.schema import Schema
     from mlcycle.serving import predict, serve
     from mlcycle.training import run_job, train
 
@@ -56,7 +62,6 @@ _LAZY = {
     "log_metrics": "mlcycle.registry",
     "log_param": "mlcycle.registry",
     "log_params": "mlcycle.registry",
-    "register_model": "mlcycle.registry",
     "restore": "mlcycle.registry",
     "search_runs": "mlcycle.registry",
     "set_tag": "mlcycle.registry",
@@ -104,6 +109,78 @@ __all__ = [
     "start_run",
     "train",
 ]
+
+
+def register_model(
+    name: str,
+    model: Any = None,
+    *,
+    bundle: str | Path | None = None,
+    input_example: pd.DataFrame | None = None,
+    reference_data: pd.DataFrame | None = None,
+    target: str | None = None,
+    schema: Schema | None = None,
+    alias: str | None = None,
+    workspace: Workspace | None = None,
+    **fields: Any,
+) -> ModelVersion:
+    """Register a model trained anywhere as a version that serves and is monitored.
+
+    :func:`mlcycle.registry.register_model` (which this calls) loads the model back as
+    serving will, refuses what would not load, and infers the input schema: ``schema=``,
+    else from ``reference_data`` (its categories, ranges and gaps are the representative
+    contract), else from ``input_example``, else from the fitted feature names.
+
+    ``reference_data`` (the training features, with the ``target`` column if you like)
+    gives the model what an AutoML model gets for monitoring: the drift reference, a
+    reference sample and an anomaly detector (:func:`mlcycle.data.monitoring_reference`).
+    Other keywords (``run``, ``description``, ``metrics``, ``params``, ...) are passed on.
+
+    >>> mlcycle.register_model("iris", model, reference_data=X)  # doctest: +SKIP
+    """
+    from mlcycle.registry import check_schema_matches
+    from mlcycle.registry import register_model as register
+
+    if reference_data is not None:
+        import pandas as pd
+
+        from mlcycle.data import monitoring_reference
+        from mlcycle.exceptions import BadParameterError, bad_parameter
+        from mlcycle.schema import Schema
+
+        if model is None:
+            raise BadParameterError(
+                "register_model(reference_data=...) needs the model object: a bundle folder "
+                "is registered as written."
+            )
+        if not isinstance(reference_data, pd.DataFrame) or len(reference_data) == 0:
+            raise bad_parameter(
+                "reference_data", "register_model()", "a non-empty pandas DataFrame",
+                type(reference_data),
+            )  # fmt: skip
+        target = target or (schema.target if schema is not None else None)
+        present = target if target in reference_data.columns else None
+        if schema is None:
+            schema = Schema.from_dataframe(reference_data, target=present)
+        check_schema_matches(model, schema, name)
+        reference = monitoring_reference(model, reference_data, target=present, schema=schema)
+        profile = dict(fields.pop("reference_profile", None) or {})
+        fields["reference_profile"] = {
+            **profile,
+            "rows": len(reference_data),
+            "drift": reference.drift,
+        }
+        fields["extra_files"] = {**(fields.pop("extra_files", None) or {}), **reference.files}
+    elif target is not None:
+        from mlcycle.exceptions import BadParameterError
+
+        raise BadParameterError("register_model(target=...) names a column of reference_data=.")
+    if schema is not None:
+        fields["schema"] = schema
+    return register(
+        name, model, bundle=bundle, input_example=input_example, alias=alias,
+        workspace=workspace, **fields,
+    )  # fmt: skip
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())

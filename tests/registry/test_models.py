@@ -13,13 +13,17 @@ import pytest
 import mlcycle
 from mlcycle.bundle import MANIFEST_NAME, write_bundle
 from mlcycle.exceptions import (
+    BadParameterError,
+    BundleError,
     IntegrityError,
     InvalidNameError,
     MlcycleError,
     NotFoundError,
+    SchemaError,
     TamperedBundleError,
 )
 from mlcycle.registry import ModelRef, Workspace, parse_model_ref
+from mlcycle.schema import Schema
 
 Trained = tuple[Any, Any, Any]
 
@@ -213,3 +217,184 @@ def test_loading_uses_a_verified_cache(workspace: Workspace, trained: Trained) -
     shutil.copy(cached / MANIFEST_NAME, cached / "model" / "planted.skops")
     with pytest.raises(MlcycleError, match="is missing from the store"):
         mlcycle.load_model("churn")
+
+
+# -- loaded back before anything is stored ---------------------------------------------------
+
+MAIN_CLASS_SCRIPT = """
+import sys
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+import mlcycle
+from mlcycle.bundle import write_bundle
+from mlcycle.exceptions import BundleError
+
+
+class Smoothed(LogisticRegression):  # a scikit-learn estimator defined in the script
+    pass
+
+
+X, y = load_iris(return_X_y=True, as_frame=True)
+for model in (Smoothed(max_iter=500).fit(X, y),
+              make_pipeline(StandardScaler(), Smoothed(max_iter=500)).fit(X, y)):
+    try:
+        mlcycle.register_model("iris", model, input_example=X.head())
+    except BundleError as exc:
+        print("REFUSED", exc)
+    else:
+        print("REGISTERED")
+write_bundle(Smoothed(max_iter=500).fit(X, y), sys.argv[1])
+"""
+
+
+def test_a_class_defined_in_main_is_refused_and_nothing_is_stored(
+    workspace: Workspace, trained: Trained, tmp_path: Path, child_env: dict[str, str]
+) -> None:
+    import subprocess
+    import sys
+
+    mlcycle.register_model("iris", trained[2])
+    blobs = {b.digest for b in workspace.artifacts.iter_blobs()}
+    script = tmp_path / "train_iris.py"
+    script.write_text(MAIN_CLASS_SCRIPT)
+    folder = tmp_path / "main-bundle"
+    done = subprocess.run(
+        [sys.executable, str(script), str(folder)],
+        env=child_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == ["REFUSED", "REFUSED"]
+    for line in lines:
+        assert "Model 'iris' was not registered" in line
+        assert "__main__.Smoothed is defined in the running script (__main__)" in line
+        assert "Build the model from scikit-learn, LightGBM or XGBoost classes" in line
+    assert workspace.store.get_model("iris").latest_version == 1
+    assert len(workspace.store.list_versions("iris")) == 1
+    assert {b.digest for b in workspace.artifacts.iter_blobs()} == blobs
+    # the same model as a bundle folder written by that script: refused as well
+    with pytest.raises(BundleError, match=r"would not load back.*__main__\.Smoothed"):
+        mlcycle.register_model("iris", bundle=folder)
+    assert {b.digest for b in workspace.artifacts.iter_blobs()} == blobs
+
+
+def test_an_example_the_model_cannot_take_is_refused(
+    workspace: Workspace, trained: Trained
+) -> None:
+    X, _, model = trained
+    with pytest.raises(SchemaError, match=r"not the columns it was fitted with: the schema lacks"):
+        mlcycle.register_model("churn", model, input_example=X.drop(columns="mean radius"))
+    with pytest.raises(SchemaError, match="input example does not meet its schema"):
+        mlcycle.register_model(
+            "churn", model, input_example=X.head().assign(**{"mean radius": "large"}),
+            schema=Schema.from_dataframe(X),
+        )  # fmt: skip
+    with pytest.raises(BadParameterError, match="'input_example' parameter of register_model"):
+        mlcycle.register_model("churn", model, input_example=X.to_numpy())
+    assert workspace.store.list_models() == []
+    assert list(workspace.artifacts.iter_blobs()) == []
+
+
+# -- the schema, inferred ---------------------------------------------------------------------
+
+
+def test_the_schema_is_inferred_from_the_input_example(
+    workspace: Workspace, trained: Trained
+) -> None:
+    X, _, model = trained
+    mlcycle.register_model("churn", model, input_example=X.head(50))
+    schema = mlcycle.load_model("churn").schema
+    assert schema is not None
+    assert schema.feature_names == list(X.columns)
+    radius = schema.column("mean radius")
+    assert (radius.dtype, radius.min, radius.max) == ("number", X["mean radius"].head(50).min(),
+                                                       X["mean radius"].head(50).max())  # fmt: skip
+
+
+def test_without_an_example_the_fitted_feature_names_give_the_schema(
+    workspace: Workspace, trained: Trained
+) -> None:
+    X, _, model = trained
+    mlcycle.register_model("churn", model)
+    schema = mlcycle.load_model("churn").schema
+    assert schema is not None
+    assert schema.feature_names == list(X.columns)
+    assert {(c.dtype, c.nullable) for c in schema.columns} == {("number", False)}
+    with pytest.raises(SchemaError, match="missing"):
+        schema.validate(X.head(2).assign(**{"mean radius": None}))
+
+
+def test_an_explicit_schema_wins(workspace: Workspace, trained: Trained) -> None:
+    X, y, model = trained
+    given = Schema.from_dataframe(X.assign(benign=y), target="benign")
+    mlcycle.register_model("churn", model, input_example=X.head(3), schema=given)
+    assert mlcycle.load_model("churn").schema == given
+
+
+def test_a_model_fitted_on_arrays_has_no_schema_and_says_so(
+    workspace: Workspace, trained: Trained
+) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    X, y, _ = trained
+    model = LogisticRegression(max_iter=5000).fit(X.to_numpy(), y)
+    with pytest.warns(UserWarning, match="registered without an input schema.*input_example="):
+        mlcycle.register_model("churn", model)
+    assert mlcycle.load_model("churn").schema is None
+
+
+# -- reference_data: what monitoring compares with --------------------------------------------
+
+
+def test_reference_data_gives_the_drift_reference_sample_and_detector(
+    workspace: Workspace, trained: Trained
+) -> None:
+    import io
+
+    import pandas as pd
+
+    from mlcycle.data import ANOMALY_FILE, REFERENCE_SAMPLE_FILE, score_anomalies
+    from mlcycle.monitoring import drift
+
+    X, y, model = trained
+    mlcycle.register_model(
+        "churn", model, reference_data=X.assign(benign=y), target="benign", metrics={"auc": 1.0}
+    )
+    bundle = mlcycle.load_model("churn")
+    assert bundle.metrics == {"auc": 1.0}
+    assert bundle.schema is not None and bundle.schema.target == "benign"
+    assert bundle.schema.feature_names == list(X.columns)
+    reference = (bundle.reference_profile or {})["drift"]
+    assert reference["rows"] == len(X) and set(reference["features"]) == set(X.columns)
+    assert reference["target"]["name"] == "benign"
+    assert reference["prediction"]["class"] == "1"  # the probability of the last class
+    sample = pd.read_parquet(io.BytesIO(bundle.extra_file(REFERENCE_SAMPLE_FILE) or b""))
+    assert list(sample.columns) == [*X.columns, "benign"] and len(sample) == len(X)
+    detector = bundle.load_extra_model(ANOMALY_FILE)
+    odd = X.head(5) * 40
+    assert (score_anomalies(detector, odd) > score_anomalies(detector, X.head(5))).all()
+    # and drift is computed against it: the same rows do not drift, moved ones do
+    assert drift(bundle, X.sample(300, random_state=1)).drifted == []
+    moved = X.sample(300, random_state=1).assign(**{"mean radius": lambda f: f["mean radius"] + 9})
+    assert "mean radius" in drift(bundle, moved).drifted
+
+
+def test_reference_data_is_checked(workspace: Workspace, trained: Trained, tmp_path: Path) -> None:
+    X, y, model = trained
+    write_bundle(model, tmp_path / "b")
+    with pytest.raises(BadParameterError, match="needs the model object"):
+        mlcycle.register_model("churn", bundle=tmp_path / "b", reference_data=X)
+    with pytest.raises(BadParameterError, match="'reference_data' parameter of register_model"):
+        mlcycle.register_model("churn", model, reference_data=X.to_numpy())
+    with pytest.raises(BadParameterError, match="names a column of reference_data"):
+        mlcycle.register_model("churn", model, target="benign")
+    with pytest.raises(SchemaError, match="has benign, which the model was not fitted on"):
+        mlcycle.register_model("churn", model, reference_data=X.assign(benign=y))
+    assert workspace.store.list_models() == []
+    assert list(workspace.artifacts.iter_blobs()) == []

@@ -46,12 +46,18 @@ _LAZY = {
     "anomaly_threshold": "mlcycle.data._anomaly",
     "fit_anomaly_detector": "mlcycle.data._anomaly",
     "score_anomalies": "mlcycle.data._anomaly",
+    # the three together, as a bundle carries them for monitoring
+    "REFERENCE_SAMPLE_FILE": "mlcycle.data._monitoring",
+    "MonitoringReference": "mlcycle.data._monitoring",
+    "monitoring_reference": "mlcycle.data._monitoring",
 }
 
 __all__ = [
     "ANOMALY_FILE",
+    "REFERENCE_SAMPLE_FILE",
     "AnonymizationReport",
     "Kind",
+    "MonitoringReference",
     "PiiFinding",
     "PrepareOptions",
     "Profile",
@@ -74,6 +80,7 @@ __all__ = [
     "load",
     "load_rules",
     "make_sampler",
+    "monitoring_reference",
     "profile",
     "reference_sample",
     "score_anomalies",

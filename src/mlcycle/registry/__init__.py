@@ -27,6 +27,7 @@ from mlcycle.registry._keys import (
 )
 from mlcycle.registry._models import (
     ModelRef,
+    check_schema_matches,
     load_model,
     parse_model_ref,
     register_model,
@@ -74,6 +75,7 @@ __all__ = [
     "Workspace",
     "active_run",
     "backup",
+    "check_schema_matches",
     "collect_garbage",
     "create_key",
     "delete_run",

@@ -1,33 +1,55 @@
 """Registering bundles as model versions, and loading them back by reference.
 
-A version is registered in two steps, in this order: every bundle file and then the
-manifest are written to the content-addressed artifact store; only then is the version
-row inserted, in one transaction. A crash between the two leaves unreferenced blobs that
-garbage collection reclaims, never a version that points at a missing artifact.
+A version is registered in three steps, in this order: the bundle is loaded back the way
+``mlcycle serve`` and :func:`load_model` load it (and, given an input example, asked for a
+prediction), so that a model that would not load is refused before anything is stored;
+every bundle file and then the manifest are written to the content-addressed artifact
+store; only then is the version row inserted, in one transaction. A crash between the
+last two leaves unreferenced blobs that garbage collection reclaims, never a version that
+points at a missing artifact.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 import shutil
 import tempfile
 import uuid
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlcycle.exceptions import BundleError, IntegrityError, MlcycleError
+from mlcycle.exceptions import (
+    BadParameterError,
+    BundleError,
+    IntegrityError,
+    MlcycleError,
+    SchemaError,
+    bad_parameter,
+)
 from mlcycle.registry._artifacts import resolve_within
 from mlcycle.registry._entities import ModelVersion
 from mlcycle.registry._names import check_alias, check_model_name
 from mlcycle.registry._workspace import Workspace, get_workspace
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from mlcycle.bundle import Bundle
     from mlcycle.registry._tracking import ActiveRun
+    from mlcycle.schema import Schema
 
-__all__ = ["ModelRef", "load_model", "parse_model_ref", "register_model", "resolve_version"]
+__all__ = [
+    "ModelRef",
+    "check_schema_matches",
+    "load_model",
+    "parse_model_ref",
+    "register_model",
+    "resolve_version",
+]
 
 _REF = re.compile(r"^(?:models:/)?(?P<name>[^@/:]+)(?:@(?P<alias>[^@/]+)|[/:](?P<version>\d+))?$")
 
@@ -74,18 +96,21 @@ def resolve_version(ref: str | ModelRef, workspace: Workspace | None = None) -> 
     return ws.store.get_version(parsed.name, model.latest_version)
 
 
-def upload_bundle(bundle_path: Path, workspace: Workspace) -> str:
-    """Copy a verified bundle into the artifact store; returns its digest (the manifest's)."""
-    from mlcycle.bundle import MANIFEST_NAME, read_bundle
+def upload_bundle(bundle: Bundle, workspace: Workspace) -> str:
+    """Copy a verified bundle into the artifact store; returns its digest (the manifest's).
 
-    bundle = read_bundle(bundle_path)
+    Each file is hashed again as it is copied, so a file changed since the bundle was
+    verified is refused rather than stored under the old digest.
+    """
+    from mlcycle.bundle import MANIFEST_NAME
+
     for relpath, expected in sorted(bundle.files.items()):
-        digest = workspace.artifacts.put_file(bundle_path / relpath)
+        digest = workspace.artifacts.put_file(bundle.path / relpath)
         if digest != expected:
             raise IntegrityError(
                 f"Bundle file {relpath} changed while it was being registered; try again."
             )
-    digest = workspace.artifacts.put_bytes((bundle_path / MANIFEST_NAME).read_bytes())
+    digest = workspace.artifacts.put_bytes((bundle.path / MANIFEST_NAME).read_bytes())
     if digest != bundle.digest:
         raise IntegrityError("The bundle manifest changed while it was being registered.")
     return digest
@@ -133,6 +158,7 @@ def register_model(
     model: Any = None,
     *,
     bundle: str | Path | None = None,
+    input_example: pd.DataFrame | None = None,
     run: ActiveRun | str | None = None,
     description: str = "",
     alias: str | None = None,
@@ -141,12 +167,23 @@ def register_model(
 ) -> ModelVersion:
     """Register a model object (written as a bundle) or an existing bundle folder.
 
-    ``run`` defaults to the active run. ``bundle_fields`` go to
-    :func:`mlcycle.bundle.write_bundle` (schema, metrics, params, lineage, ...).
+    Before anything is stored the bundle is loaded back as ``mlcycle serve`` loads it (no
+    unpickling, only trusted types) and, given ``input_example``, asked to predict it: a
+    model that would not load or predict is refused with :class:`BundleError` and no
+    version is recorded.
 
-    >>> mlcycle.register_model("churn", pipeline, alias="staging")  # doctest: +SKIP
+    The input schema (the contract serving enforces and monitoring compares with) is
+    ``schema=`` when given, else inferred like MLflow's signature: from ``input_example``
+    (:meth:`Schema.from_dataframe`: types, and the categories, ranges and gaps the example
+    shows, so give typical rows), else from the fitted model's ``feature_names_in_``, where
+    nothing is known about the values: each column is a ``number`` that must be present.
+    ``run`` defaults to the active run. Other ``bundle_fields`` go to
+    :func:`mlcycle.bundle.write_bundle` (metrics, params, lineage, ...).
+    :func:`mlcycle.register_model` also takes ``reference_data=`` for drift monitoring.
+
+    >>> mlcycle.register_model("churn", pipe, input_example=X.head())  # doctest: +SKIP
     """
-    from mlcycle.bundle import write_bundle
+    from mlcycle.bundle import read_bundle, write_bundle
     from mlcycle.registry._tracking import active_run
 
     ws = workspace or get_workspace()
@@ -154,7 +191,15 @@ def register_model(
     if alias is not None:
         check_alias(alias)
     if (model is None) == (bundle is None):
-        raise MlcycleError("register_model() needs exactly one of: a model object, bundle=PATH.")
+        raise BadParameterError(
+            "register_model() needs exactly one of: a model object, bundle=PATH."
+        )
+    if bundle is not None and bundle_fields:
+        raise BadParameterError(
+            f"register_model(bundle=...) takes the bundle as written; "
+            f"unexpected: {', '.join(bundle_fields)}."
+        )
+    example = _checked_example(input_example)
     if run is None:
         run = active_run()
     run_id = run if isinstance(run, str) or run is None else run.id
@@ -163,16 +208,14 @@ def register_model(
             lineage = dict(bundle_fields.pop("lineage", None) or {})
             if run_id:
                 lineage.setdefault("run_id", run_id)
+            schema = bundle_fields.pop("schema", None) or _infer_schema(model, example, name)
+            check_schema_matches(model, schema, name)
             path = Path(scratch) / "bundle"
-            write_bundle(model, path, lineage=lineage, **bundle_fields)
+            opened = write_bundle(model, path, schema=schema, lineage=lineage, **bundle_fields)
         else:
-            path = Path(bundle)  # type: ignore[arg-type]
-            if bundle_fields:
-                raise MlcycleError(
-                    f"register_model(bundle=...) takes the bundle as written; "
-                    f"unexpected: {', '.join(bundle_fields)}."
-                )
-        digest = upload_bundle(path, ws)
+            opened = read_bundle(Path(bundle))  # type: ignore[arg-type]
+        _check_loads_back(opened, model, example, name)
+        digest = upload_bundle(opened, ws)
     version = ws.store.create_model_version(
         name,
         bundle_digest=digest,
@@ -184,6 +227,120 @@ def register_model(
         ws.store.set_alias(name, alias, version.version, actor=ws.settings.user)
         version = ws.store.get_version(name, version.version)
     return version
+
+
+def _checked_example(example: Any) -> pd.DataFrame | None:
+    if example is None:
+        return None
+    import pandas as pd
+
+    if not isinstance(example, pd.DataFrame) or len(example) == 0:
+        got = type(example) if not isinstance(example, pd.DataFrame) else "an empty DataFrame"
+        raise bad_parameter(
+            "input_example", "register_model()", "a pandas DataFrame of typical input rows", got
+        )
+    return example
+
+
+def _infer_schema(model: Any, example: pd.DataFrame | None, name: str) -> Schema | None:
+    """The schema of a model registered without one: from its input example, else from the
+    feature names it was fitted with (values unknown: present numbers); None if neither."""
+    from mlcycle.schema import Column, Schema
+
+    if example is not None:
+        return Schema.from_dataframe(example)
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None and len(names) and all(isinstance(n, str) for n in names):
+        return Schema([Column(str(n), "number", nullable=False) for n in names])
+    warnings.warn(
+        f"Model '{name}' is registered without an input schema: it was not fitted on a "
+        "DataFrame and no input_example= or schema= was given, so mlcycle serve and "
+        "mlcycle monitor will refuse it. Pass input_example=X.head() to give it one.",
+        UserWarning,
+        stacklevel=3,
+    )
+    return None
+
+
+def check_schema_matches(model: Any, schema: Schema | None, name: str) -> None:
+    """Refuse (:class:`SchemaError`) a schema whose features are not the columns the model
+    was fitted with (``feature_names_in_``), in order: serving hands the model the schema's
+    features, and the model would refuse them. Nothing is checked when either is unknown."""
+    fitted = getattr(model, "feature_names_in_", None)
+    if schema is None or fitted is None:
+        return
+    fitted = [str(n) for n in fitted]
+    if schema.feature_names == fitted:
+        return
+    extra = [n for n in schema.feature_names if n not in fitted]
+    absent = [n for n in fitted if n not in schema.feature_names]
+    why = (
+        f"the schema has {', '.join(extra)}, which the model was not fitted on (if that is "
+        "the target, name it with target=)"
+        if extra
+        else f"the schema lacks {', '.join(absent)}"
+        if absent
+        else "the schema lists them in another order"
+    )
+    raise SchemaError(
+        f"Model '{name}' was not registered: its schema's features are not the columns it was "
+        f"fitted with: {why}. The model expects: {', '.join(fitted)}."
+    )
+
+
+def _check_loads_back(bundle: Bundle, model: Any, example: pd.DataFrame | None, name: str) -> None:
+    """Load the bundle's model as serving will and predict the example; refuse what fails."""
+    try:
+        bundle.load()
+    except BundleError as exc:
+        raise BundleError(
+            f"Model '{name}' was not registered: it would not load back the way mlcycle serve "
+            f"and load_model() load it. {_main_module_hint(model)}{exc}"
+        ) from exc
+    if example is None:
+        return
+    rows = example
+    if bundle.schema is not None:
+        try:
+            rows = bundle.schema.coerce(example)
+        except SchemaError as exc:
+            raise SchemaError(
+                f"Model '{name}' was not registered: its input example does not meet its "
+                f"schema. {exc}"
+            ) from exc
+    try:
+        predicted = bundle.predict(rows)
+    except Exception as exc:  # any failure of the user's model on its own example
+        raise BundleError(
+            f"Model '{name}' was not registered: loaded back, it could not predict its input "
+            f"example ({type(exc).__name__}: {exc}). Check that the example has the columns "
+            "the model was fitted with."
+        ) from exc
+    if len(predicted) != len(example):
+        raise BundleError(
+            f"Model '{name}' was not registered: loaded back, it gave {len(predicted)} "
+            f"predictions for the {len(example)} rows of its input example."
+        )
+
+
+def _main_module_hint(model: Any) -> str:
+    """Why a model with parts defined in the running script cannot load elsewhere."""
+    parts = [model]
+    if hasattr(model, "get_params"):
+        parts += list(model.get_params(deep=True).values())
+    found = set()
+    for part in parts:
+        kind = part if isinstance(part, type) or inspect.isfunction(part) else type(part)
+        if getattr(kind, "__module__", None) == "__main__":
+            found.add(f"__main__.{kind.__qualname__}")
+    if not found:
+        return ""
+    return (
+        f"{', '.join(sorted(found))} {'is' if len(found) == 1 else 'are'} defined in the "
+        "running script (__main__), which no other process can import, and mlcycle loads only "
+        "the types it trusts. Build the model from scikit-learn, LightGBM or XGBoost classes "
+        "(for example a Pipeline of standard steps) and register that. "
+    )
 
 
 def load_model(ref: str, *, workspace: Workspace | None = None) -> Bundle:

@@ -67,48 +67,27 @@ def _reference_profile(profile: Any, columns: list[str]) -> dict[str, Any]:
 def _monitoring_extras(
     result: TrainResult, train_frame: pd.DataFrame, schema: Any, files: dict[str, bytes]
 ) -> dict[str, Any] | None:
-    """What monitoring compares live traffic with, computed once at training time.
-
-    The drift reference (quantiles, bins and category counts of every feature, of the
-    predictions and of the target; no rows), a seeded sample of training rows for the
-    domain classifier (``extra/reference_sample.parquet``) and an Isolation Forest for
-    anomalous inputs (``extra/anomaly.skops``). A failure here costs monitoring, never the
-    model: it is noted and training goes on.
+    """What monitoring compares live traffic with, computed once at training time
+    (:func:`mlcycle.data.monitoring_reference`: the drift reference, returned, and the
+    reference sample and anomaly detector, added to ``files``). A failure here costs
+    monitoring, never the model: it is noted and training goes on.
     """
-    import io
+    from mlcycle.data import monitoring_reference
 
-    from mlcycle.data import (
-        ANOMALY_FILE,
-        anomaly_bytes,
-        build_reference,
-        fit_anomaly_detector,
-        reference_sample,
-    )
-
-    features = train_frame[result.features]
     try:
-        model: Any = result.model
-        proba = model.predict_proba(features) if result.task != "regression" else None
-        predictions = None if proba is not None else model.predict(features)
-        classes = None if proba is None else [_plain(c) for c in model.classes_]
-        drift = build_reference(
-            features,
+        reference = monitoring_reference(
+            result.model,
+            train_frame[[*result.features, result.target]],
+            target=result.target,
             schema=schema,
-            predictions=predictions,
-            probabilities=proba,
-            classes=classes,
-            target=train_frame[result.target],
+            classifier=result.task != "regression",
+            seed=result.seed,
         )
-        buffer = io.BytesIO()
-        sample = reference_sample(train_frame[[*result.features, result.target]], seed=result.seed)
-        sample.to_parquet(buffer, index=False)
-        files["reference_sample.parquet"] = buffer.getvalue()
-        detector = fit_anomaly_detector(features, seed=result.seed)
-        files[ANOMALY_FILE] = anomaly_bytes(detector)
-        return drift
     except Exception as exc:  # monitoring extras must never cost the model
         result.warnings.append(f"No drift reference or anomaly detector in the bundle: {exc}")
         return None
+    files.update(reference.files)
+    return reference.drift
 
 
 def _params(result: TrainResult, search: str, cv: int, workers: int) -> dict[str, Any]:

@@ -1,0 +1,100 @@
+"""What a bundle carries for monitoring, built from one reference table in one call.
+
+:func:`mlcycle.train` (on the training rows) and :func:`mlcycle.register_model` (on
+``reference_data=``, for a model trained elsewhere) both call :func:`monitoring_reference`,
+so every registered model that has one gets the same three things: the drift reference
+(stored as ``reference_profile["drift"]``, see :func:`build_reference`), a seeded sample of
+the rows (``extra/reference_sample.parquet``, for the domain classifier of multivariate
+drift) and an Isolation Forest for anomalous inputs (``extra/anomaly.skops``)::
+
+    reference = monitoring_reference(model, train_df, target="churned", schema=schema)
+    write_bundle(model, path, schema=schema, reference_profile={"drift": reference.drift},
+                 extra_files=reference.files)
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from mlcycle.data._anomaly import ANOMALY_FILE, anomaly_bytes, fit_anomaly_detector
+from mlcycle.data._reference import build_reference, reference_sample
+from mlcycle.exceptions import DataError, bad_parameter
+
+if TYPE_CHECKING:
+    from mlcycle.schema import Schema
+
+__all__ = ["REFERENCE_SAMPLE_FILE", "MonitoringReference", "monitoring_reference"]
+
+REFERENCE_SAMPLE_FILE = "reference_sample.parquet"
+"""The reference sample's name under a bundle's ``extra/`` folder."""
+
+
+@dataclass(frozen=True)
+class MonitoringReference:
+    """The drift reference (a JSON-safe dict, no rows) and the bundle's extra files
+    (name under ``extra/`` -> bytes: the reference sample and the anomaly detector)."""
+
+    drift: dict[str, Any]
+    files: dict[str, bytes]
+
+
+def monitoring_reference(
+    model: Any,
+    frame: pd.DataFrame,
+    *,
+    target: str | None = None,
+    schema: Schema | None = None,
+    classifier: bool | None = None,
+    seed: int = 0,
+) -> MonitoringReference:
+    """Build what monitoring compares live traffic with, from ``frame`` and ``model``.
+
+    The features are ``schema``'s (else every column but ``target``); the target column,
+    when named and present, is summarised and kept in the sample. The model's outputs on
+    the features are summarised too: probabilities when ``classifier`` (default: the model
+    has ``predict_proba``), predictions otherwise.
+    """
+    owner = "monitoring_reference()"
+    if not isinstance(frame, pd.DataFrame):
+        raise bad_parameter("frame", owner, "a pandas DataFrame", type(frame))
+    if target is not None and target not in frame.columns:
+        target = None  # features only: no target to summarise
+    names = (
+        schema.feature_names
+        if schema is not None
+        else [str(c) for c in frame.columns if c != target]
+    )
+    absent = [name for name in names if name not in frame.columns]
+    if absent:
+        raise DataError(
+            f"Column(s) {', '.join(absent)} of the model are not in the reference data. "
+            f"It has: {', '.join(map(str, frame.columns))}."
+        )
+    features = frame[names]
+    if classifier is None:
+        classifier = hasattr(model, "predict_proba")
+    proba = model.predict_proba(features) if classifier else None
+    drift = build_reference(
+        features,
+        schema=schema,
+        predictions=None if proba is not None else model.predict(features),
+        probabilities=proba,
+        classes=None if proba is None else [_plain(c) for c in model.classes_],
+        target=None if target is None else frame[target],
+    )
+    buffer = io.BytesIO()
+    reference_sample(frame[[*names, *([target] if target else [])]], seed=seed).to_parquet(
+        buffer, index=False
+    )
+    detector = fit_anomaly_detector(features, seed=seed)
+    files = {REFERENCE_SAMPLE_FILE: buffer.getvalue(), ANOMALY_FILE: anomaly_bytes(detector)}
+    return MonitoringReference(drift, files)
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
