@@ -425,6 +425,7 @@ def read_bundle(path: str | os.PathLike[str]) -> Bundle:
 
 def _open(root: Path, raw: bytes, manifest: dict[str, Any], contents: dict[str, bytes]) -> Bundle:
     bundle = Bundle(root, manifest, manifest_digest(raw), contents)
+    bundle.manifest_bytes = raw
     try:
         if "schema.json" in bundle.files:
             bundle.schema = Schema.from_dict(json.loads(bundle.read("schema.json")))
@@ -458,6 +459,8 @@ class Bundle:
         self.explanation: dict[str, Any] | None = None
         self.reference_profile: dict[str, Any] | None = None
         self._contents = contents
+        self.manifest_bytes = b""
+        """The exact ``MANIFEST.json`` bytes (their SHA-256 is :attr:`digest`)."""
         self._model: Any = None
         self._decision: DecisionRule | None = None
         self._lock = threading.RLock()

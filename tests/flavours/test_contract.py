@@ -84,7 +84,9 @@ def _booster_case(library: str, task: str) -> Case:
         if task == "regression":
             model = xgb.XGBRegressor(n_estimators=15).fit(numeric, y)
         else:
-            model = xgb.XGBClassifier(n_estimators=15).fit(numeric, np.unique(y, return_inverse=True)[1])
+            model = xgb.XGBClassifier(n_estimators=15).fit(
+                numeric, np.unique(y, return_inverse=True)[1]
+            )
     return Case(library, model, numeric, 0.35 if task == "binary" else None)
 
 
@@ -155,7 +157,9 @@ def test_round_trip_gives_identical_outputs(case: Case, tmp_path: Path) -> None:
         np.testing.assert_array_equal(got.labels, expected)
 
 
-def test_loading_never_unpickles(case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_loading_never_unpickles(
+    case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _write(case, tmp_path / "b")
 
     def refuse(*args: Any, **kwargs: Any) -> Any:
@@ -224,7 +228,7 @@ def test_unknown_flavour_is_refused_by_name(small_bundle: Path) -> None:
 
 def test_newer_bundle_format_is_refused(small_bundle: Path) -> None:
     _rewrite_manifest(small_bundle, format=3)
-    with pytest.raises(BundleError, match="format 3.*Upgrade mlcycle"):
+    with pytest.raises(BundleError, match=r"format 3.*Upgrade mlcycle"):
         read_bundle(small_bundle)
 
 

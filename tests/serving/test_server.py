@@ -13,6 +13,14 @@ import pytest
 from tests.serving.conftest import FEATURES, numeric_frame, record, register_lgbm, register_pipeline
 
 import mlcycle
+from mlcycle.exceptions import (
+    BadParameterError,
+    ConflictError,
+    MlcycleError,
+    NotFoundError,
+    SchemaError,
+    error_status,
+)
 
 
 def _log(home: Path, folder: str = "predictions") -> pd.DataFrame:
@@ -360,3 +368,29 @@ def test_each_prediction_can_carry_its_anomaly_score(live, clean_env: Path) -> N
     server.__exit__(None, None, None)
     log = _log(clean_env)
     assert log["anomaly_score"].tolist() == pytest.approx(body["anomaly_scores"])
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (NotFoundError("No such run 'x'."), 404),
+        (ConflictError("Already there."), 409),
+        (SchemaError("Column 'age' is missing."), 422),
+        (BadParameterError("The 'top' parameter must be > 0."), 400),
+        (MlcycleError("Refused."), 400),
+    ],
+)
+def test_an_mlcycle_error_in_a_handler_is_its_4xx_never_a_500(
+    live, error: MlcycleError, status: int
+) -> None:
+    register_lgbm()
+    server = live(["bench@production"])
+
+    async def handler() -> None:
+        raise error
+
+    server.app.add_api_route("/v1/raises", handler, methods=["GET"])
+    with server.client() as client:
+        response = client.get("/v1/raises")
+    assert response.status_code == status == error_status(error)
+    assert response.json()["error"] == str(error)

@@ -20,7 +20,7 @@ from rich.console import Console
 from typer.core import TyperGroup
 
 from mlcycle._version import __version__
-from mlcycle.exceptions import MlcycleError
+from mlcycle.exceptions import MlcycleError, error_exit_code
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -67,7 +67,7 @@ def _errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except MlcycleError as exc:
             err.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
-            raise typer.Exit(2) from None
+            raise typer.Exit(error_exit_code(exc)) from None
         except typer.Exit:
             raise
         except KeyboardInterrupt:

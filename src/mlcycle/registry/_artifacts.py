@@ -149,9 +149,13 @@ class ArtifactStore:
             raise ArtifactError(f"The artifact store at {self.url} is not usable: {exc}.") from exc
 
     # -- writing ------------------------------------------------------------------------
-    def put_bytes(self, data: bytes) -> str:
-        """Store ``data``; returns its SHA-256. Idempotent."""
-        digest = hashlib.sha256(data).hexdigest()
+    def put_bytes(self, data: bytes, *, digest: str | None = None) -> str:
+        """Store ``data``; returns its SHA-256. Idempotent.
+
+        ``digest``: the SHA-256 the caller has just computed from these very bytes (a
+        verified bundle's files), so they are not hashed a second time.
+        """
+        digest = check_digest(digest) if digest is not None else hashlib.sha256(data).hexdigest()
         if self._claim_existing(digest):
             return digest
         self.ensure()

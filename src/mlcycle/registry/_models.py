@@ -99,36 +99,45 @@ def resolve_version(ref: str | ModelRef, workspace: Workspace | None = None) -> 
 def upload_bundle(bundle: Bundle, workspace: Workspace) -> str:
     """Copy a verified bundle into the artifact store; returns its digest (the manifest's).
 
-    Each file is hashed again as it is copied, so a file changed since the bundle was
-    verified is refused rather than stored under the old digest.
+    The bytes stored are the ones hashed when the bundle was opened (or written), under
+    that hash: a bundle is hashed once per registration, and a file changed on disk since
+    then changes nothing that is stored.
     """
-    from mlcycle.bundle import MANIFEST_NAME
-
     for relpath, expected in sorted(bundle.files.items()):
-        digest = workspace.artifacts.put_file(bundle.path / relpath)
-        if digest != expected:
-            raise IntegrityError(
-                f"Bundle file {relpath} changed while it was being registered; try again."
-            )
-    digest = workspace.artifacts.put_bytes((bundle.path / MANIFEST_NAME).read_bytes())
-    if digest != bundle.digest:
-        raise IntegrityError("The bundle manifest changed while it was being registered.")
-    return digest
+        workspace.artifacts.put_bytes(bundle.read(relpath), digest=expected)
+    return workspace.artifacts.put_bytes(bundle.manifest_bytes, digest=bundle.digest)
+
+
+def open_stored_bundle(digest: str, workspace: Workspace) -> Bundle:
+    """The stored bundle ``digest``, opened from the workspace's cache (each file hashed
+    once); downloaded into the cache first when it is not there or does not verify."""
+    from mlcycle.bundle import read_bundle
+
+    target = workspace.cache_dir / "bundles" / digest
+    if target.is_dir():
+        try:
+            cached = read_bundle(target)
+            if cached.digest == digest:
+                return cached
+        except BundleError:
+            pass
+        shutil.rmtree(target, ignore_errors=True)
+    opened = read_bundle(materialize_bundle(digest, workspace))
+    if opened.digest != digest:
+        raise IntegrityError(f"Bundle {digest[:12]}… did not verify after download.")
+    return opened
 
 
 def materialize_bundle(digest: str, workspace: Workspace) -> Path:
-    """A verified local copy of a stored bundle, cached under the workspace by digest."""
-    from mlcycle.bundle import MANIFEST_NAME, verify_bundle
+    """A local copy of a stored bundle, cached under the workspace by digest (each file is
+    checked against its SHA-256 as it is downloaded; :func:`read_bundle` verifies the
+    whole)."""
+    from mlcycle.bundle import MANIFEST_NAME
 
     cache = workspace.cache_dir / "bundles"
     target = cache / digest
     if target.is_dir():
-        try:
-            if verify_bundle(target) == digest:
-                return target
-        except BundleError:
-            pass
-        shutil.rmtree(target, ignore_errors=True)
+        return target
     raw = workspace.artifacts.get_bytes(digest)
     try:
         files = json.loads(raw)["files"]
@@ -148,8 +157,6 @@ def materialize_bundle(digest: str, workspace: Workspace) -> Path:
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    if verify_bundle(target) != digest:
-        raise IntegrityError(f"Bundle {digest[:12]}… did not verify after download.")
     return target
 
 
@@ -349,8 +356,7 @@ def load_model(ref: str, *, workspace: Workspace | None = None) -> Bundle:
     The result has ``predict`` and ``predict_proba`` on a DataFrame, plus the bundle's
     schema, metrics and lineage.
     """
-    from mlcycle.bundle import read_bundle
 
     ws = workspace or get_workspace()
     version = resolve_version(ref, ws)
-    return read_bundle(materialize_bundle(version.bundle_digest, ws))
+    return open_stored_bundle(version.bundle_digest, ws)

@@ -31,6 +31,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response
 
 from mlcycle._version import __version__
+from mlcycle.exceptions import MlcycleError, error_status
 from mlcycle.serving import _handlers as handlers
 from mlcycle.serving import _openapi as api
 from mlcycle.serving._batcher import MicroBatcher
@@ -599,6 +600,11 @@ def _add_routes(app: FastAPI, state: ServerState) -> None:
         return handlers.error_response(
             RequestError(405, f"{request.method} is not allowed on {request.url.path}."), request
         )
+
+    @app.exception_handler(MlcycleError)
+    async def refused(request: Request, exc: Exception) -> Response:
+        # an error mlcycle raised on purpose is the caller's 4xx (or a 503/501), never a 500
+        return handlers.error_response(RequestError(error_status(exc), str(exc)), request)
 
     @app.exception_handler(Exception)
     async def failed(request: Request, exc: Exception) -> Response:
