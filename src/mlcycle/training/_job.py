@@ -79,7 +79,8 @@ def run_job(
         console.print(f"[yellow]warning:[/] {note}", soft_wrap=True)
 
     console.print("[bold]1/4 profile[/]")
-    table = TrainTable.inspect(frame, target, seed=int(train_options.get("seed", 0)))
+    seed, task = int(train_options.get("seed", 0)), train_options.get("task")
+    table = TrainTable.inspect(frame, target, task=task, seed=seed)
     folder = get_workspace().settings.home / "reports" / f"{model_name}-profile"
     table.profile.save(folder)
     profile_path = folder / "profile.html"

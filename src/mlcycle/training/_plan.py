@@ -140,15 +140,23 @@ class TrainTable:
 
     @classmethod
     def inspect(
-        cls, frame: pd.DataFrame, target: str, *, seed: int = 0, profile: Profile | None = None
+        cls,
+        frame: pd.DataFrame,
+        target: str,
+        *,
+        task: str | None = None,
+        seed: int = 0,
+        profile: Profile | None = None,
     ) -> TrainTable:
         """Drop the rows without a target, profile the rest and infer its types, once each.
 
         ``frame`` is a table already loaded (:func:`mlcycle.data.load`); ``profile``, when
-        given, must describe it (its kinds are reused).
+        given, must describe it (its kinds are reused). The target is checked for ``task``
+        (detected when None) first, so a bad target fails before any profiling.
         """
         from mlcycle.data import infer_types
         from mlcycle.data import profile as make_profile
+        from mlcycle.training._stages import check_target
 
         notes = list(frame.attrs.get("mlcycle_warnings", []))
         known = frame[target].notna()
@@ -157,6 +165,7 @@ class TrainTable:
             notes.append(f"Dropped {int((~known).sum())} rows whose target '{target}' is missing.")
         if len(frame) < 2:
             raise DataError(f"The data has {len(frame)} row(s) with a target; training needs more.")
+        check_target(frame[target], task)
         if profile is None:
             profile = make_profile(frame, target=target, seed=seed)
         kinds = {name: column.kind for name, column in profile.columns.items()}

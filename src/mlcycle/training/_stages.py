@@ -33,6 +33,7 @@ __all__ = [
     "Evaluated",
     "Prepared",
     "Selection",
+    "check_target",
     "detect_task",
     "evaluate",
     "prepare_data",
@@ -97,8 +98,7 @@ def prepare_data(plan: TrainPlan, table: TrainTable) -> Prepared:
     from mlcycle.evaluation import DEFAULT_METRICS, get_metric
 
     frame, target = table.frame, plan.target
-    task = detect_task(frame[target], plan.task)
-    _encode_target(frame[target], task)  # a bad target fails before any work
+    task = check_target(frame[target], plan.task)
     metric = get_metric(plan.metric or DEFAULT_METRICS[task], task)
     notes = _check_leakage(frame, table.profile, target, plan.allow_leakage)
     train_frame, test_frame = _split(plan, frame, task)
@@ -396,6 +396,13 @@ def detect_task(y: pd.Series, task: str | None = None) -> str:
     if integral and distinct <= min(20, max(3, len(values) // 20)):
         return "multiclass"
     return "regression"
+
+
+def check_target(y: pd.Series, task: str | None) -> str:
+    """The task of target ``y`` (rows with a target only), or a clear error for a bad one."""
+    task = detect_task(y, task)
+    _encode_target(y, task)
+    return task
 
 
 def _check_leakage(frame: pd.DataFrame, profile: Any, target: str, allow: bool) -> list[str]:

@@ -214,7 +214,7 @@ def _table(data: Any, plan: TrainPlan, profile: Any) -> TrainTable:
         )
     frame = load(data, target=plan.target)
     _check_columns(frame, plan)
-    return TrainTable.inspect(frame, plan.target, seed=plan.seed, profile=profile)
+    return TrainTable.inspect(frame, plan.target, task=plan.task, seed=plan.seed, profile=profile)
 
 
 def _check_columns(frame: pd.DataFrame, plan: TrainPlan) -> None:
