@@ -250,7 +250,7 @@ def test_an_imblearn_pipeline_needs_imblearn_types_trusted(
     ).fit(X, y)
     write_bundle(model, tmp_path / "imb")
     imblearn_types = ["imblearn.over_sampling._smote.base.SMOTE", "imblearn.pipeline.Pipeline"]
-    if any(mlcycle.bundle._refused(name) for name in imblearn_types):
+    if any(mlcycle.flavours._sklearn._refused(name) for name in imblearn_types):
         with pytest.raises(BundleError, match=r"imblearn\.pipeline\.Pipeline"):
             read_bundle(tmp_path / "imb").predict(X)
         names = mlcycle.flavours._sklearn.TRUSTED_NAMES | frozenset(imblearn_types)

@@ -229,3 +229,63 @@ def test_duplicated_column_names_are_read_by_position():
 )
 def test_any_column_gets_a_known_kind(values):
     assert infer_kind(pd.Series(values, dtype=object)) in Kind.ALL
+
+
+# -- one vocabulary: the schema dtype is the contract, the kind refines it -----------------
+
+
+def test_every_schema_dtype_has_its_kinds_and_every_kind_a_dtype() -> None:
+    from mlcycle.data import DTYPE_KINDS, Kind
+    from mlcycle.schema import DTYPES
+
+    assert set(DTYPE_KINDS) == set(DTYPES)
+    assert set().union(*DTYPE_KINDS.values()) == set(Kind.ALL)
+
+
+def test_inferred_kinds_refine_the_inferred_schema_dtypes() -> None:
+    from mlcycle.data import infer_types
+
+    n = 120
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "flag": rng.choice(["yes", "no"], n),
+            "bit": rng.integers(0, 2, n),
+            "truth": rng.integers(0, 2, n).astype(bool),
+            "when": pd.date_range("2024-01-01", periods=n, freq="D"),
+            "when_text": pd.date_range("2024-01-01", periods=n, freq="D").strftime("%Y-%m-%d"),
+            "user_id": [f"u{i:05d}" for i in range(n)],
+            "row": np.arange(n),
+            "note": [f"customer said thing number {i} about the plan" for i in range(n)],
+            "plan": pd.Categorical(rng.choice(["a", "b", "c"], n)),
+            "grade": rng.integers(1, 4, n),
+            "amount": rng.normal(size=n),
+            "wait": pd.to_timedelta(rng.integers(1, 100, n), unit="s"),
+            "empty": [None] * n,
+        }
+    )
+    types = infer_types(frame)
+    pairs = {c.name: (c.dtype, types.kinds[c.name]) for c in types.schema.columns}
+    assert pairs["flag"] == ("category", "boolean")
+    assert pairs["bit"] == ("integer", "boolean")
+    assert pairs["when_text"] == ("string", "datetime")
+    assert pairs["note"] == ("string", "text")
+    assert pairs["empty"] == ("string", "category")
+    assert pairs["user_id"][1] == "identifier"
+    assert pairs["grade"] == ("integer", "integer_category")
+    assert pairs["wait"] == ("string", "numeric")
+
+
+def test_a_kind_that_contradicts_its_dtype_is_refused() -> None:
+    from mlcycle.data import TableTypes
+    from mlcycle.exceptions import SchemaError
+    from mlcycle.schema import Column, Schema
+
+    schema = Schema([Column("age", "number"), Column("plan", "category")])
+    with pytest.raises(SchemaError, match=r"'age' cannot be of kind 'text'.*dtype is 'number'"):
+        TableTypes(schema, {"age": "text"})
+    with pytest.raises(SchemaError, match="'city' has a kind but is not in the schema"):
+        TableTypes(schema, {"city": "category"})
+    narrowed = TableTypes(schema, {"age": "numeric", "plan": "category"}).select(["plan"])
+    assert [c.name for c in narrowed.schema.columns] == ["plan"]
+    assert dict(narrowed.kinds) == {"plan": "category"}

@@ -36,7 +36,7 @@ SUITE = ["birthwt", "aids2", "housing", "retschool", "heating"]
 
 
 def _bundle_trusts_prepare_types() -> bool:
-    return not any(mlcycle.bundle._refused(name) for name in SKOPS_TYPES)
+    return not any(mlcycle.flavours._sklearn._refused(name) for name in SKOPS_TYPES)
 
 
 @pytest.fixture
@@ -517,7 +517,7 @@ def test_only_the_listed_types_need_trust_in_a_bundle() -> None:
     }  # fmt: skip
     found = sio.get_untrusted_types(data=sio.dumps(preparer))
     assert {t for t in found if t.startswith("mlcycle.")} == set(SKOPS_TYPES)
-    assert {t for t in found if mlcycle.bundle._refused(t)} <= set(SKOPS_TYPES)
+    assert {t for t in found if mlcycle.flavours._sklearn._refused(t)} <= set(SKOPS_TYPES)
 
 
 def test_datetime_preparer_round_trips_through_a_bundle(tmp_path: Path, trusted) -> None:

@@ -10,8 +10,11 @@ from mlcycle._lazy import lazy_exports
 _LAZY = {
     # loading and column kinds
     "load": "mlcycle.data._load",
+    "DTYPE_KINDS": "mlcycle.data._kinds",
     "Kind": "mlcycle.data._kinds",
+    "TableTypes": "mlcycle.data._kinds",
     "infer_kinds": "mlcycle.data._kinds",
+    "infer_types": "mlcycle.data._kinds",
     "fingerprint": "mlcycle.data._fingerprint",
     # splits
     "split": "mlcycle.data._split",
@@ -54,6 +57,7 @@ _LAZY = {
 
 __all__ = [
     "ANOMALY_FILE",
+    "DTYPE_KINDS",
     "REFERENCE_SAMPLE_FILE",
     "AnonymizationReport",
     "Kind",
@@ -62,6 +66,7 @@ __all__ = [
     "PrepareOptions",
     "Profile",
     "Rules",
+    "TableTypes",
     "ValidationReport",
     "anomaly_bytes",
     "anomaly_threshold",
@@ -76,6 +81,7 @@ __all__ = [
     "fingerprint",
     "fit_anomaly_detector",
     "infer_kinds",
+    "infer_types",
     "inference_pipeline",
     "load",
     "load_rules",

@@ -32,6 +32,8 @@ import pandas as pd
 from mlcycle.exceptions import DataError, bad_parameter, is_integer, require
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from sklearn.pipeline import Pipeline
 
     from mlcycle.schema import Schema
@@ -57,13 +59,15 @@ def fit_anomaly_detector(
     schema: Schema | None = None,
     contamination: float = 0.01,
     seed: int = 0,
+    kinds: Mapping[str, str] | None = None,
 ) -> Pipeline:
     """Fit an Isolation Forest (100 trees) on ``frame``'s feature columns.
 
     ``schema`` (the model's) selects the features and leaves its target out; without it
     every column is a feature. ``contamination`` is the share of training rows that count
     as anomalous, which sets the threshold (see :func:`anomaly_threshold`). At most 100,000
-    rows (a seeded sample) are used.
+    rows (a seeded sample) are used. ``kinds`` (the columns' kinds, when already
+    inferred) spare inferring them again; a column they leave out is inferred.
     """
     from sklearn.ensemble import IsolationForest
     from sklearn.pipeline import Pipeline
@@ -95,16 +99,20 @@ def fit_anomaly_detector(
         )
     if len(X) > _FIT_ROWS:
         X = X.sample(n=_FIT_ROWS, random_state=int(seed))
-    kinds = {str(k): str(v) for k, v in infer_kinds(X).items()}
-    features = [c for c in X.columns if kinds.get(str(c)) not in _LEFT_OUT]
+    given = {str(k): str(v) for k, v in (kinds or {}).items()}
+    unknown = [c for c in X.columns if str(c) not in given]
+    found = dict(given)
+    if unknown:
+        found.update({str(k): str(v) for k, v in infer_kinds(X[unknown]).items()})
+    features = [c for c in X.columns if found.get(str(c)) not in _LEFT_OUT]
     if not features:
         raise DataError(
             "The anomaly detector has no column to learn from: every column is free text or "
-            f"an identifier. Kinds: {kinds}."
+            f"an identifier. Kinds: {found}."
         )
     X = X[features]
     options = PrepareOptions(scale=False, high_cardinality="ordinal")
-    preparer = build_preparer(X, kinds={c: kinds[c] for c in features}, options=options)
+    preparer = build_preparer(X, kinds={c: found[str(c)] for c in features}, options=options)
     forest = IsolationForest(
         n_estimators=100, contamination=float(contamination), random_state=int(seed), n_jobs=1
     )

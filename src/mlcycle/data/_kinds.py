@@ -39,6 +39,10 @@ and loaders and profilers report it. Checks that parse values (dates, id shapes,
 counts) read a seeded sample of at most 10,000 values, so a column of 1,000,000 rows is
 classified in milliseconds; distinct counts that decide a kind use the whole column.
 
+:class:`TableTypes` holds a table's two words for a column's type, inferred once by
+:func:`infer_types`: the schema dtype (the contract) and the kind (the role that refines
+it), related by the one table :data:`DTYPE_KINDS`.
+
 :func:`mixed_values` finds the other problem of a column's type: numbers with a few
 words among them ("34", "unknown", "41"), which loaders keep as text and report.
 """
@@ -47,12 +51,29 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["NUMBER", "Kind", "infer_kind", "infer_kinds", "mixed_values"]
+from mlcycle.exceptions import SchemaError
+
+if TYPE_CHECKING:
+    from mlcycle.schema import Schema
+
+__all__ = [
+    "DTYPE_KINDS",
+    "NUMBER",
+    "Kind",
+    "TableTypes",
+    "infer_kind",
+    "infer_kinds",
+    "infer_types",
+    "mixed_values",
+]
 
 SAMPLE_SIZE = 10_000
 _SEED = 0
@@ -96,6 +117,31 @@ class Kind:
     TEXT = "text"
     IDENTIFIER = "identifier"
     ALL = (NUMERIC, INTEGER_CATEGORY, CATEGORY, BOOLEAN, DATETIME, TEXT, IDENTIFIER)
+
+
+DTYPE_KINDS: Mapping[str, frozenset[str]] = MappingProxyType(
+    {
+        "number": frozenset({Kind.NUMERIC, Kind.INTEGER_CATEGORY, Kind.BOOLEAN, Kind.IDENTIFIER}),
+        "integer": frozenset({Kind.NUMERIC, Kind.INTEGER_CATEGORY, Kind.BOOLEAN, Kind.IDENTIFIER}),
+        "boolean": frozenset({Kind.BOOLEAN}),
+        "category": frozenset(
+            {Kind.CATEGORY, Kind.BOOLEAN, Kind.DATETIME, Kind.TEXT, Kind.IDENTIFIER}
+        ),
+        "string": frozenset(
+            {Kind.CATEGORY, Kind.BOOLEAN, Kind.DATETIME, Kind.TEXT, Kind.IDENTIFIER, Kind.NUMERIC}
+        ),
+        "datetime": frozenset({Kind.DATETIME}),
+    }
+)
+"""The one mapping between the two words for a column's type.
+
+A schema dtype (:data:`mlcycle.schema.DTYPES`) is the contract: what a value must be for
+the model to accept it. A kind is the column's modelling *role*, a refinement of its dtype:
+a ``category`` column may be a plain category, a yes/no flag (``boolean``), dates written
+as text (``datetime``), free ``text`` or an ``identifier``. This table lists, for each
+dtype, the kinds a column of that dtype can have; ``string`` holds ``numeric`` only for
+durations (timedeltas), which a request sends as text. Nothing else spells the relation.
+"""
 
 
 def infer_kinds(df: pd.DataFrame, *, exclude: Iterable[str] = ()) -> dict[str, str]:
@@ -298,3 +344,69 @@ def _looks_like_id_values(sample: pd.Series) -> bool:
     lengths = sample.str.len()
     has_digit = sample.str.contains(r"\d", regex=True).mean()
     return bool(lengths.nunique() == 1 and has_digit >= _ID_UNIQUE_SHARE)
+
+
+@dataclass(frozen=True)
+class TableTypes:
+    """A table's column types, inferred once: the schema (the contract) and each kind.
+
+    ``schema`` gives every column's dtype, nulls, categories and range; ``kinds`` refines
+    each column's dtype into its modelling role, as :data:`DTYPE_KINDS` allows. Training
+    builds its preparer from ``kinds`` and registers ``schema`` in the bundle, so the model
+    honours the contract inferred when the table was profiled.
+    """
+
+    schema: Schema
+    kinds: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        names = {column.name for column in self.schema.columns}
+        for name, kind in self.kinds.items():
+            if name not in names:
+                raise SchemaError(
+                    f"Column '{name}' has a kind but is not in the schema. "
+                    f"Schema columns: {', '.join(sorted(names))}."
+                )
+            dtype = self.schema.column(name).dtype
+            if kind not in DTYPE_KINDS[dtype]:
+                raise SchemaError(
+                    f"Column '{name}' cannot be of kind {kind!r}: its schema dtype is "
+                    f"{dtype!r}, whose kinds are {', '.join(sorted(DTYPE_KINDS[dtype]))}."
+                )
+
+    def select(self, columns: Iterable[str]) -> TableTypes:
+        """The types of ``columns`` only, in that order (the target kept if listed)."""
+        from mlcycle.schema import Schema
+
+        wanted = list(columns)
+        schema = Schema(
+            [self.schema.column(name) for name in wanted],
+            target=self.schema.target if self.schema.target in wanted else None,
+            defaults=self.schema.defaults,
+            unexpected=self.schema.unexpected,
+        )
+        kinds = {name: self.kinds[name] for name in wanted if name in self.kinds}
+        return TableTypes(schema, MappingProxyType(kinds))
+
+
+def infer_types(
+    df: pd.DataFrame, target: str | None = None, *, kinds: Mapping[str, str] | None = None
+) -> TableTypes:
+    """Infer ``df``'s schema and the kind of every column, each column read once per word.
+
+    ``kinds`` (e.g. a profile's) are used as they are where given; the columns they leave
+    out are inferred here. The target gets a kind like any column.
+
+    >>> types = infer_types(pd.DataFrame({"plan": ["a", "b", "a"], "age": [31, 40, 22]}))
+    >>> types.schema.column("plan").dtype, types.kinds["plan"]
+    ('category', 'category')
+    """
+    from mlcycle.schema import Schema
+
+    schema = Schema.from_dataframe(df, target=target)
+    known = {str(name): str(kind) for name, kind in (kinds or {}).items()}
+    missing = [name for name in df.columns if str(name) not in known]
+    if missing:
+        known.update({str(name): kind for name, kind in infer_kinds(df[missing]).items()})
+    ordered = {str(name): known[str(name)] for name in df.columns}
+    return TableTypes(schema, MappingProxyType(ordered))

@@ -51,6 +51,7 @@ def monitoring_reference(
     schema: Schema | None = None,
     classifier: bool | None = None,
     seed: int = 0,
+    kinds: dict[str, str] | None = None,
 ) -> MonitoringReference:
     """Build what monitoring compares live traffic with, from ``frame`` and ``model``.
 
@@ -91,7 +92,7 @@ def monitoring_reference(
     reference_sample(frame[[*names, *([target] if target else [])]], seed=seed).to_parquet(
         buffer, index=False
     )
-    detector = fit_anomaly_detector(features, seed=seed)
+    detector = fit_anomaly_detector(features, seed=seed, kinds=kinds)
     files = {REFERENCE_SAMPLE_FILE: buffer.getvalue(), ANOMALY_FILE: anomaly_bytes(detector)}
     return MonitoringReference(drift, files)
 

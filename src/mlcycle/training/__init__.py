@@ -8,6 +8,7 @@ from mlcycle.training._card import INTENDED_USE_FIELDS
 from mlcycle.training._ensemble import WeightedEnsemble
 from mlcycle.training._families import FAMILIES, Family, default_families
 from mlcycle.training._job import JobResult, default_model_name, run_job
+from mlcycle.training._plan import TrainPlan, TrainTable
 from mlcycle.training._search import TrialRecord
 from mlcycle.training._train import SEARCHES, TrainResult, detect_task, train
 
@@ -17,7 +18,9 @@ __all__ = [
     "SEARCHES",
     "Family",
     "JobResult",
+    "TrainPlan",
     "TrainResult",
+    "TrainTable",
     "TrialRecord",
     "WeightedEnsemble",
     "default_families",

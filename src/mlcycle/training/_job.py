@@ -2,6 +2,9 @@
 
 ``mlcycle run data.csv --target y`` and :func:`run_job` are this one function: everything a
 team does by hand between a new table and a model it can serve, on the embedded store.
+The table is loaded once, its rows without a target dropped once, and its types (schema
+and kinds) inferred once with the profile: training receives them as a
+:class:`~mlcycle.training.TrainTable` and registers that schema as the model's contract.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlcycle.exceptions import DataError, MlcycleError
+from mlcycle.exceptions import BadParameterError, DataError, bad_parameter
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -40,7 +43,7 @@ def default_model_name(data: Any) -> str:
         stem = Path(data).stem
         cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-._") or "model"
         return cleaned[:100]
-    raise MlcycleError("run_job() needs name= when the data is a DataFrame, not a file.")
+    raise BadParameterError("run_job() needs name= when the data is a DataFrame, not a file.")
 
 
 def run_job(
@@ -61,28 +64,27 @@ def run_job(
     """
     from rich.console import Console
 
-    from mlcycle.data import load, load_rules, profile, validate
+    from mlcycle.data import load, load_rules, validate
     from mlcycle.registry import get_workspace, parse_model_ref
+    from mlcycle.training._plan import TrainTable
     from mlcycle.training._train import train
 
     console = console or Console(stderr=True)
     model_name = name or default_model_name(data)
     parse_model_ref(model_name)
     if not isinstance(target, str) or not target:
-        raise MlcycleError(
-            f"The 'target' parameter of run_job() must be a column name. Got {target!r} instead."
-        )
+        raise bad_parameter("target", "run_job()", "a column name", target)
     frame = load(data, target=target)
     for note in frame.attrs.get("mlcycle_warnings", []):
         console.print(f"[yellow]warning:[/] {note}", soft_wrap=True)
 
     console.print("[bold]1/4 profile[/]")
-    known = frame.loc[frame[target].notna()]
-    data_profile = profile(known, target=target, seed=int(train_options.get("seed", 0)))
+    seed, task = int(train_options.get("seed", 0)), train_options.get("task")
+    table = TrainTable.inspect(frame, target, task=task, seed=seed)
     folder = get_workspace().settings.home / "reports" / f"{model_name}-profile"
-    data_profile.save(folder)
+    table.profile.save(folder)
     profile_path = folder / "profile.html"
-    for warning in data_profile.warnings[:10]:
+    for warning in table.profile.warnings[:10]:
         console.print(f"[yellow]profile:[/] {warning.message}", soft_wrap=True)
 
     console.print("[bold]2/4 validate[/]")
@@ -99,15 +101,16 @@ def run_job(
         console.print(f"rules in {rules}: passed")
     else:
         console.print("no --rules given: the loader's and profiler's checks only")
+    del frame  # training reads the table's rows with a target, not the loaded frame
 
     console.print("[bold]3/4 train, evaluate, explain[/]")
     result = train(
-        frame,
+        table.frame,
         target,
         budget=budget,
         name=model_name,
         alias=alias,
-        profile=data_profile,
+        profile=table,
         progress=progress,
         console=console,
         **train_options,

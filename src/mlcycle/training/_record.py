@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import json
 import subprocess
+from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
+    from mlcycle.registry import ModelVersion
+    from mlcycle.schema import Schema
+    from mlcycle.training._plan import TrainPlan, TrainTable
+    from mlcycle.training._stages import Prepared
     from mlcycle.training._train import TrainResult
 
 __all__ = ["record"]
@@ -65,13 +71,17 @@ def _reference_profile(profile: Any, columns: list[str]) -> dict[str, Any]:
 
 
 def _monitoring_extras(
-    result: TrainResult, train_frame: pd.DataFrame, schema: Any, files: dict[str, bytes]
-) -> dict[str, Any] | None:
+    result: TrainResult,
+    train_frame: pd.DataFrame,
+    schema: Schema,
+    kinds: dict[str, str],
+    files: dict[str, bytes],
+) -> tuple[dict[str, Any] | None, list[str]]:
     """What monitoring compares live traffic with, computed once at training time
     (:func:`mlcycle.data.monitoring_reference`: the drift reference, returned, and the
-    reference sample and anomaly detector, added to ``files``). A failure here costs
-    monitoring, never the model: it is noted and training goes on.
-    """
+    reference sample and anomaly detector, added to ``files``), with the notes to add to
+    the result. A failure here costs monitoring, never the model: it is noted and training
+    goes on."""
     from mlcycle.data import monitoring_reference
 
     try:
@@ -82,12 +92,12 @@ def _monitoring_extras(
             schema=schema,
             classifier=result.task != "regression",
             seed=result.seed,
+            kinds=kinds,
         )
     except Exception as exc:  # monitoring extras must never cost the model
-        result.warnings.append(f"No drift reference or anomaly detector in the bundle: {exc}")
-        return None
+        return None, [f"No drift reference or anomaly detector in the bundle: {exc}"]
     files.update(reference.files)
-    return reference.drift
+    return reference.drift, []
 
 
 def _params(result: TrainResult, search: str, cv: int, workers: int) -> dict[str, Any]:
@@ -146,39 +156,24 @@ def _log_trials(result: TrainResult, parent: Any) -> None:
 
 
 def record(
-    result: TrainResult,
-    *,
-    train_frame: pd.DataFrame,
-    test_frame: pd.DataFrame | None,
-    profile: Any,
-    name: str | None,
-    alias: str | None,
-    experiment: str,
-    card: bool,
-    search: str,
-    cv: int,
-    workers: int,
-) -> None:
-    """Track the search, write the card, and register the bundle when ``name`` is given."""
-    from mlcycle.data import fingerprint
-    from mlcycle.registry import get_workspace, register_model, start_run
-    from mlcycle.schema import Schema
+    result: TrainResult, *, plan: TrainPlan, table: TrainTable, prepared: Prepared
+) -> TrainResult:
+    """Track the search, write the card, register the bundle when the plan names a model.
 
-    ws = get_workspace()
+    Returns ``result`` completed with its run, version, card path and any new warning; the
+    bundle's schema is the one inferred with the profile (``table.types``), narrowed to the
+    model's features and target.
+    """
+    from mlcycle.registry import start_run
+
     columns = [*result.features, result.target]
-    schema = Schema.from_dataframe(train_frame[columns], target=result.target)
-    params = _params(result, search, cv, workers)
+    schema = table.types.select(columns).schema
+    params = _params(result, plan.search, plan.cv, plan.workers)
     metrics = _metrics(result)
-    lineage = {
-        "data_fingerprint": fingerprint(train_frame),
-        "train_rows": len(train_frame),
-        "test_rows": 0 if test_frame is None else len(test_frame),
-        "seed": result.seed,
-        "code_version": _code_version(),
-        "trainer": "mlcycle.train",
-    }
-    with start_run(experiment=experiment, name=name or result.target) as parent:
-        result.run_id = parent.id
+    train_frame = prepared.train_frame
+    lineage = _lineage(result, prepared)
+    notes: list[str] = []
+    with start_run(experiment=plan.experiment, name=plan.name or result.target) as parent:
         parent.log_params(
             {
                 **{k: v for k, v in params.items() if not isinstance(v, dict | type(None))},
@@ -193,41 +188,92 @@ def record(
         evaluation = None if result.evaluation is None else result.evaluation.to_dict()
         if evaluation is not None:
             files["evaluation.json"] = json.dumps(evaluation, allow_nan=False).encode()
-        reference = _reference_profile(profile, columns)
-        if name is not None:
-            reference["drift"] = _monitoring_extras(result, train_frame, schema, files)
+        reference = _reference_profile(table.profile, columns)
+        if plan.name is not None:
+            extras = _monitoring_extras(result, train_frame, schema, prepared.kinds, files)
+            reference["drift"], notes = extras[0], extras[1]
         html = None
-        if card:
+        if plan.card:
             from mlcycle.training._card import render_card
 
-            html = render_card(result, profile=profile, train_frame=train_frame, lineage=lineage)
-            files["model_card.html"] = html.replace("{{version}}", "this bundle").encode()
-        if name is not None:
-            version = register_model(
-                name,
-                result.model,
-                run=parent,
-                alias=alias,
-                description=f"mlcycle.train: {result.best_family} "
-                f"({result.metric} {result.cv_score:.4f} cv)",
-                schema=schema,
-                decision=result.decision,
-                metrics=metrics,
-                params=params,
-                lineage=lineage,
-                explanation=None if result.importance is None else result.importance.to_dict(),
-                reference_profile=reference,
-                extra_files=files,
+            html = render_card(
+                result, profile=table.profile, train_frame=train_frame, lineage=lineage
             )
-            result.version = version
+            files["model_card.html"] = html.replace("{{version}}", "this bundle").encode()
+        version = None
+        if plan.name is not None:
+            version = register_bundle(
+                result, plan, parent, schema, metrics, params, lineage, reference, files
+            )
             if html is not None:  # the version is known now: put it in the card on disk
                 html = html.replace("{{version}}", f"v{version.version}")
-        if html is not None:
-            folder = ws.settings.home / "reports" / f"{name or result.target}-{parent.id[:12]}"
-            folder.mkdir(parents=True, exist_ok=True)
-            path = folder / "model_card.html"
-            path.write_text(html.replace("{{version}}", "unregistered"), encoding="utf-8")
-            result.card_path = path
-            parent.log_artifact(path, "model_card.html")
+        card_path = None if html is None else _save_card(html, plan, result, parent)
         if evaluation is not None:
             parent.log_dict(evaluation, "evaluation.json")
+    return replace(
+        result,
+        run_id=parent.id,
+        version=version,
+        card_path=card_path,
+        warnings=[*result.warnings, *notes],
+    )
+
+
+def _lineage(result: TrainResult, prepared: Prepared) -> dict[str, Any]:
+    from mlcycle.data import fingerprint
+
+    test_frame = prepared.test_frame
+    return {
+        "data_fingerprint": fingerprint(prepared.train_frame),
+        "train_rows": len(prepared.train_frame),
+        "test_rows": 0 if test_frame is None else len(test_frame),
+        "seed": result.seed,
+        "code_version": _code_version(),
+        "trainer": "mlcycle.train",
+    }
+
+
+def register_bundle(
+    result: TrainResult,
+    plan: TrainPlan,
+    parent: Any,
+    schema: Schema,
+    metrics: dict[str, float],
+    params: dict[str, Any],
+    lineage: dict[str, Any],
+    reference: dict[str, Any],
+    files: dict[str, bytes],
+) -> ModelVersion:
+    """Register the model as a new version of ``plan.name`` under the parent run."""
+    from mlcycle.registry import register_model
+
+    assert plan.name is not None  # only called for a named model
+    return register_model(
+        plan.name,
+        result.model,
+        run=parent,
+        alias=plan.alias,
+        description=f"mlcycle.train: {result.best_family} "
+        f"({result.metric} {result.cv_score:.4f} cv)",
+        schema=schema,
+        decision=result.decision,
+        metrics=metrics,
+        params=params,
+        lineage=lineage,
+        explanation=None if result.importance is None else result.importance.to_dict(),
+        reference_profile=reference,
+        extra_files=files,
+    )
+
+
+def _save_card(html: str, plan: TrainPlan, result: TrainResult, parent: Any) -> Path:
+    """Write the model card under the workspace's reports and log it with the run."""
+    from mlcycle.registry import get_workspace
+
+    name = plan.name or result.target
+    folder = get_workspace().settings.home / "reports" / f"{name}-{parent.id[:12]}"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "model_card.html"
+    path.write_text(html.replace("{{version}}", "unregistered"), encoding="utf-8")
+    parent.log_artifact(path, "model_card.html")
+    return path

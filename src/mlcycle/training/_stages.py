@@ -1,0 +1,609 @@
+"""The stages of :func:`mlcycle.train`, each a function over typed objects.
+
+``prepare_data`` (task, metric, leakage, test split, folds, kinds) → ``search`` (the
+Optuna trials) → ``select`` (best trial, ensemble, the simpler model within noise) →
+``refit`` (on all training rows) → ``evaluate`` (decision threshold, test metrics,
+explanations). :func:`mlcycle.training._train.train` runs them in that order over a
+:class:`~mlcycle.training._plan.TrainPlan` and a :class:`~mlcycle.training._plan.TrainTable`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from mlcycle.exceptions import BadParameterError, DataError, bad_parameter
+from mlcycle.training._families import FAMILIES
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from mlcycle.evaluation import Evaluation, Metric
+    from mlcycle.explanation import Importance
+    from mlcycle.training._plan import TrainPlan, TrainTable
+    from mlcycle.training._search import SearchContext, TrialRecord
+
+__all__ = [
+    "Evaluated",
+    "Prepared",
+    "Selection",
+    "check_target",
+    "detect_task",
+    "evaluate",
+    "prepare_data",
+    "refit",
+    "search",
+    "select",
+]
+
+_ENSEMBLE_CANDIDATES = 20
+_MAX_CLASSES = 100
+_SMALL = 300  # training rows under which model selection is mostly noise
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What the search reads: the task, the metric, the split, the folds and the kinds."""
+
+    target: str
+    task: str
+    metric: Metric
+    train_frame: pd.DataFrame
+    test_frame: pd.DataFrame | None
+    X: pd.DataFrame
+    y: np.ndarray  # class codes 0..k-1 for classification, floats for regression
+    labels: np.ndarray | None
+    folds: list[tuple[np.ndarray, np.ndarray]]
+    kinds: dict[str, str]
+    families: list[str]
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The model chosen from the trials: one trial, or weighted members of an ensemble."""
+
+    trials: list[TrialRecord]
+    best: TrialRecord
+    best_value: float
+    members: list[TrialRecord]
+    weights: np.ndarray
+    value: float  # the chosen model's out-of-fold loss
+    oof: np.ndarray | None  # its out-of-fold predictions, when every member kept them
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """The decision threshold, the test-split evaluation and the explanation of a model."""
+
+    threshold: float | None
+    train_score: float | None
+    evaluation: Evaluation | None
+    importance: Importance | None
+    notes: tuple[str, ...] = ()
+
+
+# -- prepare -------------------------------------------------------------------------------
+
+
+def prepare_data(plan: TrainPlan, table: TrainTable) -> Prepared:
+    """Task, metric and leakage check, then the test split, the folds and the kinds."""
+    from mlcycle.evaluation import DEFAULT_METRICS, get_metric
+
+    frame, target = table.frame, plan.target
+    task = check_target(frame[target], plan.task)
+    metric = get_metric(plan.metric or DEFAULT_METRICS[task], task)
+    notes = _check_leakage(frame, table.profile, target, plan.allow_leakage)
+    train_frame, test_frame = _split(plan, frame, task)
+    X = train_frame.drop(columns=[target])
+    y, labels = _encode_target(train_frame[target], task)
+    groups, times = plan.group_column, plan.time_column
+    folds = _folds(
+        X,
+        y,
+        task,
+        plan.cv,
+        plan.seed,
+        None if groups is None else X[groups],
+        None if times is None else X[times],
+    )
+    if groups is not None:
+        X = X.drop(columns=[groups])
+    kinds = {str(c): table.types.kinds[str(c)] for c in X.columns}
+    families = list(plan.families)
+    if "hgb" in families and "text" in kinds.values():  # TF-IDF features are sparse
+        if plan.families_named:
+            raise BadParameterError(
+                "Histogram gradient boosting cannot use free-text features (sparse TF-IDF). "
+                "Leave 'hgb' out of the families for this data."
+            )
+        families.remove("hgb")
+    return Prepared(
+        target,
+        task,
+        metric,
+        train_frame,
+        test_frame,
+        X,
+        y,
+        labels,
+        folds,
+        kinds,
+        families,
+        tuple(notes),
+    )
+
+
+def _split(
+    plan: TrainPlan, frame: pd.DataFrame, task: str
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The training and test rows: by time, by group, stratified or at random."""
+    from mlcycle.data import split
+
+    if plan.time_column is not None:
+        frame = frame.sort_values(plan.time_column, kind="stable")
+    if plan.test_size <= 0:
+        return frame, None
+    strategy = "time" if plan.time_column else "group" if plan.group_column else "auto"
+    return split(
+        frame,
+        strategy=strategy,
+        target=plan.target if task != "regression" else None,
+        group_column=plan.group_column,
+        time_column=plan.time_column,
+        test_size=plan.test_size,
+        seed=plan.seed,
+    )
+
+
+# -- search, select, refit -----------------------------------------------------------------
+
+
+def search(
+    plan: TrainPlan,
+    prepared: Prepared,
+    *,
+    scratch: str,
+    deadline: float,
+    console: Console | None,
+) -> tuple[SearchContext, list[TrialRecord]]:
+    """Run the trials until ``deadline`` (wall clock); their files go under ``scratch``."""
+    from mlcycle.training._search import SearchContext, run_search
+    from mlcycle.training._summary import search_progress
+
+    n_rows = len(prepared.y)
+    ctx = SearchContext(
+        X=prepared.X,
+        y=prepared.y,
+        task=prepared.task,
+        metric=prepared.metric.name,
+        n_classes=0 if prepared.labels is None else len(prepared.labels),
+        folds=prepared.folds,
+        families=prepared.families,
+        kinds=prepared.kinds,
+        seed=plan.seed,
+        search=plan.search,
+        deadline=deadline,
+        budget=plan.budget,
+        out_dir=scratch,
+        max_trials=plan.max_trials,
+        n_jobs=1 if plan.workers > 1 else _threads(n_rows),
+        grid=_grid(prepared.families, prepared.task, n_rows) if plan.search == "grid" else [],
+    )
+    metric = prepared.metric
+    with search_progress(ctx, metric, enabled=plan.progress, console=console) as update:
+        trials = run_search(ctx, workers=plan.workers, on_progress=update)
+    return ctx, trials
+
+
+def select(
+    plan: TrainPlan,
+    prepared: Prepared,
+    ctx: SearchContext,
+    trials: list[TrialRecord],
+    final_deadline: float,
+) -> Selection:
+    """The best trial, or an ensemble of trials when it beats it out of fold, or the linear
+    model when it is within noise of either."""
+    from mlcycle.training._search import load_oof
+
+    complete = sorted(
+        (t for t in trials if t.state == "complete" and t.value is not None),
+        key=lambda t: (t.value, t.number),
+    )
+    if not complete:
+        failed = next((t.error for t in trials if t.error), None)
+        why = f" The last error: {failed}" if failed else ""
+        raise BadParameterError(
+            f"No trial finished within the budget of {plan.budget:g} s ({len(trials)} "
+            f"started).{why} Raise --budget or use fewer rows or lighter families."
+        )
+    best = complete[0]
+    best_value = float(best.value)  # type: ignore[arg-type]  # complete trials have one
+    candidates = _candidates(complete)
+    oofs = [load_oof(ctx, t.number) for t in candidates]
+    pairs = [(t, o) for t, o in zip(candidates, oofs, strict=True) if o is not None]
+    members, weights, value = [best], np.asarray([1.0]), best_value
+    if plan.ensemble and len(pairs) > 1:
+        members, weights, value = _ensemble(prepared, ctx, pairs, best_value, final_deadline)
+        members = members or [best]
+    # on small tables the ensemble's out-of-fold score is flattered by its own selection:
+    # there the linear model need only match the best single trial
+    reference = best_value if len(prepared.y) < _SMALL else min(best_value, value)
+    simple = _simplest_within_noise(complete, best, reference, prepared.metric)
+    notes: tuple[str, ...] = ()
+    if simple is not None:
+        members, weights, value = [simple], np.asarray([1.0]), float(simple.value or 0)
+        notes = (
+            f"Chose the linear model (trial {simple.number}): its cv {prepared.metric.name} is "
+            "within one standard error of the best, and simpler models generalise more "
+            "reliably.",
+        )
+        best = simple
+    oof = _blend(pairs, members, weights)
+    return Selection(trials, best, best_value, members, weights, value, oof, notes)
+
+
+def _ensemble(
+    prepared: Prepared,
+    ctx: SearchContext,
+    pairs: list[tuple[TrialRecord, np.ndarray]],
+    best_value: float,
+    final_deadline: float,
+) -> tuple[list[TrialRecord], np.ndarray, float]:
+    """Members, weights and loss of the greedy ensemble; no members when it does not win."""
+    from mlcycle.training._ensemble import select_ensemble
+
+    labels = prepared.labels
+    w, value = select_ensemble(
+        [o for _, o in pairs],
+        prepared.y,
+        ctx.valid_mask,
+        prepared.metric,
+        None if labels is None else np.arange(len(labels)),
+    )
+    if not value < best_value - 1e-9:
+        return [], np.asarray([1.0]), best_value
+    chosen = [(t, wi) for (t, _), wi in zip(pairs, w, strict=True) if wi > 0]
+    chosen = _affordable(chosen, final_deadline)
+    weights = np.asarray([wi for _, wi in chosen])
+    return [t for t, _ in chosen], weights / weights.sum(), value if len(chosen) > 1 else best_value
+
+
+def refit(prepared: Prepared, ctx: SearchContext, selection: Selection) -> Any:
+    """The final model, fitted on every training row: a Pipeline or a weighted ensemble."""
+    n_jobs = _threads(len(prepared.y))
+    members, labels, y = selection.members, prepared.labels, prepared.y
+    if len(members) == 1 and (labels is None or selection.best.family != "xgb"):
+        # one Pipeline, trained on the original labels so that it predicts them itself
+        best = selection.best
+        values = y if labels is None else prepared.train_frame[prepared.target].to_numpy()
+        return _pipeline(best.family, best.params, _final_rounds(best), ctx, values, n_jobs)
+    # members learn class codes; the ensemble maps them back to the labels
+    from mlcycle.training._ensemble import WeightedEnsemble
+
+    fitted = [_pipeline(t.family, t.params, _final_rounds(t), ctx, y, n_jobs) for t in members]
+    return WeightedEnsemble(prepared.task).set_members(
+        fitted, list(selection.weights), classes=labels
+    )
+
+
+# -- evaluate ------------------------------------------------------------------------------
+
+
+def evaluate(
+    plan: TrainPlan, prepared: Prepared, selection: Selection, mask: np.ndarray, model: Any
+) -> Evaluated:
+    """The tuned decision threshold, the overfitting check, test metrics and explanations."""
+    from mlcycle.evaluation import choose_threshold, overfitting
+
+    task, labels, metric, y = prepared.task, prepared.labels, prepared.metric, prepared.y
+    target = plan.target
+    notes: list[str] = []
+    threshold = None
+    if task == "binary" and selection.oof is not None and labels is not None:
+        threshold = float(choose_threshold(y[mask], selection.oof[mask][:, -1], np.arange(2)))
+    best = selection.best
+    train_score = float(np.mean(best.train_scores)) if best.train_scores else None
+    if train_score is not None:
+        warning = overfitting(train_score, float(np.mean(best.fold_scores)), metric)
+        if warning:
+            notes.append(warning)
+    test_frame, evaluation = prepared.test_frame, None
+    if test_frame is not None and len(test_frame):
+        from mlcycle.evaluation import evaluate as evaluate_model
+
+        evaluation = evaluate_model(
+            model,
+            test_frame.drop(columns=[target]),
+            test_frame[target],
+            task=task,
+            labels=labels,
+            threshold=threshold,
+        )
+    importance = None
+    if plan.explain:
+        from mlcycle.exceptions import MlcycleError
+        from mlcycle.explanation import global_importance
+
+        large = test_frame is not None and len(test_frame) >= 50
+        sample = test_frame if large and test_frame is not None else prepared.train_frame
+        try:
+            importance = global_importance(
+                model,
+                sample.drop(columns=[target]),
+                sample[target],
+                task=task,
+                metric=metric.name,
+                seed=plan.seed,
+            )
+        except MlcycleError as exc:
+            notes.append(f"No explanation: {exc}")
+    return Evaluated(threshold, train_score, evaluation, importance, tuple(notes))
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def _bad(name: str, expected: str, got: object) -> BadParameterError:
+    return bad_parameter(name, "train()", expected, got)
+
+
+def detect_task(y: pd.Series, task: str | None = None) -> str:
+    """``binary``, ``multiclass`` or ``regression`` for target ``y`` (``task`` overrides)."""
+    from mlcycle.evaluation import TASKS
+
+    values = y.dropna()
+    if task is not None:
+        if task not in TASKS:
+            raise _bad("task", f"one of {', '.join(TASKS)} or None", task)
+        distinct = values.nunique()
+        if task == "binary" and distinct != 2:
+            raise BadParameterError(
+                f"task='binary' needs a target with exactly 2 classes; '{y.name}' has "
+                f"{distinct}. Use task='multiclass' or 'regression'."
+            )
+        if task == "regression" and not pd.api.types.is_numeric_dtype(values.dtype):
+            raise BadParameterError(
+                f"task='regression' needs a numeric target; '{y.name}' holds "
+                f"{values.dtype} values such as {values.iloc[0]!r}."
+            )
+        if task == "multiclass" and distinct < 2:
+            raise DataError(f"The target '{y.name}' has only one class; nothing to learn.")
+        return task
+    distinct = values.nunique()
+    if distinct < 2:
+        raise DataError(
+            f"The target '{y.name}' has {distinct} distinct value(s); a model needs at least "
+            "two classes or a varying number."
+        )
+    if distinct == 2:
+        return "binary"
+    numeric = pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(
+        values.dtype
+    )
+    if not numeric:
+        return "multiclass"
+    as_float = values.to_numpy(dtype=np.float64)
+    integral = bool(np.all(np.isfinite(as_float)) and np.all(as_float == np.round(as_float)))
+    if integral and distinct <= min(20, max(3, len(values) // 20)):
+        return "multiclass"
+    return "regression"
+
+
+def check_target(y: pd.Series, task: str | None) -> str:
+    """The task of target ``y`` (rows with a target only), or a clear error for a bad one."""
+    task = detect_task(y, task)
+    _encode_target(y, task)
+    return task
+
+
+def _check_leakage(frame: pd.DataFrame, profile: Any, target: str, allow: bool) -> list[str]:
+    suspects = list(getattr(profile, "leakage", []) or [])
+    if not suspects:
+        return []
+    lines = [f"'{s.column}' ({s.detail})" for s in suspects]
+    if not allow:
+        columns = ", ".join(f"'{s.column}'" for s in suspects)
+        raise DataError(
+            f"Column(s) {columns} look like they leak the target '{target}': "
+            f"{'; '.join(lines)}. A model trained on them would not work in use. Drop them, "
+            "or pass allow_leakage=True (--allow-leakage) if they are known at prediction time."
+        )
+    return [f"Kept suspected leakage (allow_leakage): {line}" for line in lines]
+
+
+def _encode_target(y: pd.Series, task: str) -> tuple[np.ndarray, np.ndarray | None]:
+    if task == "regression":
+        values = pd.to_numeric(y, errors="coerce").to_numpy(dtype=np.float64)
+        if not np.all(np.isfinite(values)):
+            raise DataError(
+                f"The target '{y.name}' has values that are not finite numbers (inf or text); "
+                "fix or drop those rows."
+            )
+        return values, None
+    labels, codes = np.unique(y.to_numpy(), return_inverse=True)
+    if len(labels) > _MAX_CLASSES:
+        raise DataError(
+            f"The target '{y.name}' has {len(labels)} classes, more than {_MAX_CLASSES}. Is it "
+            "a number? Pass task='regression'."
+        )
+    return codes.astype(np.int64), labels
+
+
+def _folds(
+    X: pd.DataFrame,
+    y: np.ndarray,
+    task: str,
+    cv: int,
+    seed: int,
+    groups: pd.Series | None,
+    times: pd.Series | None,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    from mlcycle.data import cv_splitter
+
+    if len(y) < cv:
+        raise DataError(
+            f"There are {len(y)} training rows for cv={cv} folds; each fold needs rows to "
+            f"validate on. Use more rows or a smaller --cv (at least 2)."
+        )
+    labels = y if task != "regression" else None
+    if labels is not None:
+        counts = np.bincount(labels)
+        if counts.min() < 2:
+            raise DataError(
+                f"A class of the target has {int(counts.min())} training row; every class "
+                "needs at least 2 rows to be learned and validated. Drop or merge rare classes."
+            )
+        if counts.min() < cv and groups is None and times is None:
+            raise DataError(
+                f"The rarest class of the target has {int(counts.min())} training rows, fewer "
+                f"than the {cv} folds. Lower --cv to {max(2, int(counts.min()))} or add rows."
+            )
+    group_values = None if groups is None else groups.to_numpy()
+    # Small tables: repeat the K-fold with other shuffles, so that a trial's score is the
+    # mean over several partitions and the search does not chase one partition's noise.
+    repeats = 1 if groups is not None or times is not None else _repeats(len(y))
+    folds: list[tuple[np.ndarray, np.ndarray]] = []
+    for repeat in range(repeats):
+        splitter = cv_splitter(
+            "auto",
+            n_splits=cv,
+            seed=seed + repeat,
+            y=labels,
+            groups=group_values,
+            times=None if times is None else times.to_numpy(),
+        )
+        folds.extend(
+            (np.asarray(a), np.asarray(b))
+            for a, b in splitter.split(X, labels if labels is not None else y, group_values)
+        )
+    return folds
+
+
+def _repeats(n_rows: int) -> int:
+    """How many times the K-fold is repeated: 3 under 500 rows, 2 under 2,000, else 1."""
+    return 3 if n_rows < 500 else 2 if n_rows < 2000 else 1
+
+
+def _grid(families: list[str], task: str, n_rows: int) -> list[dict[str, Any]]:
+    """Every point of each family's small grid, interleaved across families."""
+    from mlcycle.training._grid import grid_points
+
+    per_family = [grid_points(name, task, n_rows) for name in families]
+    out: list[dict[str, Any]] = []
+    for i in range(max(len(p) for p in per_family)):
+        out.extend(points[i] for points in per_family if i < len(points))
+    return out
+
+
+SMALL_TABLE_ROWS = 10_000
+"""Below this many rows one thread fits faster than two: OpenMP's per-node barriers cost more
+than they save, and on a busy machine they stall (scikit-learn's histogram boosting most)."""
+
+
+def _threads(n_rows: int) -> int:
+    """Threads for one fit: one on small tables, up to two cores on larger ones."""
+    return 1 if n_rows < SMALL_TABLE_ROWS else min(2, os.cpu_count() or 1)
+
+
+def _pipeline(
+    family: str,
+    params: dict[str, Any],
+    rounds: int | None,
+    ctx: SearchContext,
+    y: np.ndarray,
+    n_jobs: int,
+) -> Any:
+    """Refit one configuration on all training rows: a Pipeline of preparer and estimator."""
+    from sklearn.pipeline import Pipeline
+
+    from mlcycle.training._search import _preparer, fit_family
+
+    preparer = _preparer(ctx, FAMILIES[family].scaled)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        prepared = preparer.fit_transform(ctx.X, y)
+    estimator, _ = fit_family(
+        family, params, ctx.task, prepared, y, seed=ctx.seed, n_jobs=n_jobs, rounds=rounds
+    )
+    return Pipeline([("prepare", preparer), ("model", estimator)])
+
+
+def _final_rounds(record: TrialRecord) -> int | None:
+    if not FAMILIES[record.family].boosted or not record.rounds:
+        return None
+    # all rows instead of 85 % of a training fold: a few more rounds
+    return max(1, round(float(np.mean(record.rounds)) * 1.2))
+
+
+def _simplest_within_noise(
+    complete: list[TrialRecord], best: TrialRecord, best_loss: float, metric: Any
+) -> TrialRecord | None:
+    """The best linear trial when it is within one standard error of the best model.
+
+    The one-standard-error rule (Breiman et al.): differences smaller than the fold-to-fold
+    spread are noise, and among models the data cannot tell apart the simplest is the one
+    to trust. The spread is that of the best single trial's fold scores.
+    """
+    from mlcycle.evaluation import loss
+
+    if best.family == "linear" or len(best.fold_scores) < 2:
+        return None
+    linear = next((t for t in complete if t.family == "linear"), None)
+    if linear is None or linear.value is None:
+        return None
+    losses = np.asarray([loss(metric, s) for s in best.fold_scores], dtype=np.float64)
+    losses = losses[np.isfinite(losses)]
+    if len(losses) < 2:
+        return None
+    standard_error = float(np.std(losses, ddof=1) / np.sqrt(len(losses)))
+    return linear if linear.value <= best_loss + standard_error else None
+
+
+def _candidates(complete: list[TrialRecord]) -> list[TrialRecord]:
+    """The best trials overall plus the best two of each family: an ensemble needs variety."""
+    chosen = complete[:_ENSEMBLE_CANDIDATES]
+    numbers = {t.number for t in chosen}
+    for family in dict.fromkeys(t.family for t in complete):
+        for trial in [t for t in complete if t.family == family][:2]:
+            if trial.number not in numbers:
+                chosen.append(trial)
+                numbers.add(trial.number)
+    return chosen
+
+
+def _blend(
+    pairs: list[tuple[TrialRecord, np.ndarray]], members: list[TrialRecord], weights: np.ndarray
+) -> np.ndarray | None:
+    """The final model's out-of-fold predictions: its members' blended with its weights."""
+    by_number = {t.number: o for t, o in pairs}
+    if not all(m.number in by_number for m in members):
+        return None
+    total = np.zeros_like(by_number[members[0].number])
+    for member, weight in zip(members, weights, strict=True):
+        total = total + float(weight) * by_number[member.number]
+    return total
+
+
+def _affordable(
+    chosen: list[tuple[TrialRecord, float]], deadline: float
+) -> list[tuple[TrialRecord, float]]:
+    """Keep the heaviest members whose refits fit before the deadline (at least one)."""
+    ordered = sorted(chosen, key=lambda pair: -pair[1])
+    left = deadline - time.time()
+    kept: list[tuple[TrialRecord, float]] = []
+    for trial, weight in ordered:
+        cost = trial.refit_seconds()
+        if kept and cost > left:
+            continue
+        kept.append((trial, weight))
+        left -= cost
+    return kept
