@@ -55,11 +55,13 @@ def convert(model: object, schema: Schema) -> tuple[bytes | None, str]:
     Never raises: a step without a conversion gives a one-line reason such as
     "TfidfVectorizer on column 'notes' has no ONNX converter".
     """
+    from mlcycle.estimators import WeightedEnsemble
+
     g, predict = _Graph(schema), "labels"
     try:
         if _path(model).startswith("mlcycle.bundle.") and hasattr(model, "booster"):
             out, classes, predict = _native(g, model)
-        elif _path(model) == "mlcycle.training._ensemble.WeightedEnsemble":
+        elif isinstance(model, WeightedEnsemble):
             out, classes = _ensemble(g, model)
         elif hasattr(model, "fit") and hasattr(model, "predict"):
             out, classes = _pipeline(g, model)
