@@ -20,6 +20,8 @@ PUBLIC = [
     "mlcycle.explanation",
     "mlcycle.bundle",
     "mlcycle.schema",
+    "mlcycle.estimators",
+    "mlcycle.predlog",
     "mlcycle.config",
     "mlcycle.exceptions",
 ]
@@ -33,6 +35,8 @@ LAYERS = {
     "config": 1,
     "schema": 2,
     "bundle": 2,
+    "estimators": 2,
+    "predlog": 2,
     "registry": 3,
     "data": 4,
     "training": 5,

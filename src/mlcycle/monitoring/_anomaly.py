@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mlcycle.exceptions import MlcycleError, bad_parameter
+from mlcycle.predlog import input_column
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -112,7 +113,7 @@ def _frame(frame: Any, expected: Any) -> pd.DataFrame:
         )
     names = [] if expected is None else [str(c) for c in expected]
     if names and not set(names) <= set(frame.columns):
-        prefixed = {f"input.{c}": c for c in names}
+        prefixed = {input_column(c): c for c in names}
         if set(prefixed) <= set(frame.columns):
             return frame[list(prefixed)].rename(columns=prefixed)
     return frame

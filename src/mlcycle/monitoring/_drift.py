@@ -77,6 +77,7 @@ from mlcycle.monitoring._stats import (
     sorted_quantiles,
     wasserstein_from_quantiles,
 )
+from mlcycle.predlog import COLUMNS, class_of, proba_column
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -252,7 +253,7 @@ def drift(
     thresholds: DriftThresholds | None = None,
     multivariate: bool = True,
     reference_sample: pd.DataFrame | None = None,
-    prediction: str = "prediction",
+    prediction: str = COLUMNS.prediction,
     target: str | None = None,
     seed: int = 0,
 ) -> DriftReport:
@@ -370,8 +371,8 @@ class _Reference:
 
         frame = self.frame
         assert frame is not None
-        outputs = {prediction, "prediction_value", target}
-        outputs |= {c for c in frame.columns if str(c).startswith("proba.")}
+        outputs = {prediction, COLUMNS.prediction_value, target}
+        outputs |= {c for c in frame.columns if class_of(str(c)) is not None}
         feature_columns = [c for c in frame.columns if c not in outputs]
         output = prediction if prediction in frame.columns else None
         label = target if target in frame.columns else None
@@ -622,14 +623,12 @@ def _test_output(
         assert name is not None
         candidates = [name]
         if spec["kind"] == "numeric" and "class" in spec:
-            candidates = [f"proba.{spec['class']}"]
+            candidates = [proba_column(spec["class"])]
         elif spec["kind"] == "numeric":
-            candidates = ["prediction_value", name] if name == "prediction" else [name]
+            candidates = [COLUMNS.prediction_value, name] if name == COLUMNS.prediction else [name]
     else:
-        numeric = spec["kind"] == "numeric"
-        candidates = (
-            [name] if name else [spec.get("name"), "label_value" if numeric else "label", "label"]
-        )
+        label = COLUMNS.label_value if spec["kind"] == "numeric" else COLUMNS.label
+        candidates = [name] if name else [spec.get("name"), label, COLUMNS.label]
     column = next((c for c in candidates if c and c in window.columns), None)
     if column is None and role == "prediction" and "label" in spec and name in window.columns:
         column, spec = name, spec["label"]
