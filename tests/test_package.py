@@ -22,6 +22,8 @@ PUBLIC = [
     "mlcycle.flavours",
     "mlcycle.decision",
     "mlcycle.schema",
+    "mlcycle.estimators",
+    "mlcycle.predlog",
     "mlcycle.config",
     "mlcycle.exceptions",
 ]
@@ -37,6 +39,8 @@ LAYERS = {
     "schema": 2,
     "flavours": 2,
     "bundle": 2,
+    "estimators": 2,
+    "predlog": 2,
     "registry": 3,
     "data": 4,
     "training": 5,

@@ -165,12 +165,8 @@ def register_model(
         check_schema_matches(model, schema, name)
         reference = monitoring_reference(model, reference_data, target=present, schema=schema)
         profile = dict(fields.pop("reference_profile", None) or {})
-        fields["reference_profile"] = {
-            **profile,
-            "rows": len(reference_data),
-            "drift": reference.drift,
-        }
-        fields["extra_files"] = {**(fields.pop("extra_files", None) or {}), **reference.files}
+        fields["reference_profile"] = {**profile, "rows": len(reference_data)}
+        fields["monitoring"] = reference
     elif target is not None:
         from mlcycle.exceptions import BadParameterError
 

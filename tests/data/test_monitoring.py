@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from mlcycle.data import (
-    ANOMALY_FILE,
-    REFERENCE_SAMPLE_FILE,
-    monitoring_reference,
-    score_anomalies,
-)
+from mlcycle.data import monitoring_reference, score_anomalies
 from mlcycle.exceptions import BadParameterError, DataError
 from mlcycle.schema import Schema
 
@@ -46,12 +40,9 @@ def test_a_regressor_gets_its_predictions_target_sample_and_detector() -> None:
     assert drift["features"]["plan"]["kind"] == "category"
     assert drift["prediction"]["kind"] == "numeric"  # no predict_proba: predicted values
     assert drift["target"]["name"] == "price"
-    sample = pd.read_parquet(io.BytesIO(reference.files[REFERENCE_SAMPLE_FILE]))
-    assert list(sample.columns) == ["x", "plan", "price"]
-    import skops.io as sio
-
-    detector = sio.loads(reference.files[ANOMALY_FILE], trusted=sio.get_untrusted_types(
-        data=reference.files[ANOMALY_FILE]))  # fmt: skip
+    assert reference.sample is not None
+    assert list(reference.sample.columns) == ["x", "plan", "price"]
+    detector = reference.detector
     far = frame.head(3).assign(x=50.0)
     assert (score_anomalies(detector, far) > score_anomalies(detector, frame.head(3))).all()
 
@@ -60,8 +51,7 @@ def test_without_the_target_column_the_features_are_enough() -> None:
     frame = _table()
     reference = monitoring_reference(_regressor(frame), frame[["x", "plan"]], target="price")
     assert reference.drift["target"] is None
-    sample = pd.read_parquet(io.BytesIO(reference.files[REFERENCE_SAMPLE_FILE]))
-    assert list(sample.columns) == ["x", "plan"]
+    assert reference.sample is not None and list(reference.sample.columns) == ["x", "plan"]
 
 
 def test_bad_reference_tables_are_refused() -> None:

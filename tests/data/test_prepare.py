@@ -27,9 +27,9 @@ from mlcycle.data._prepare import (
     ColumnCaster,
     DatetimeFeatures,
     QuantileClipper,
-    _category_tokens,
     deduplicate,
 )
+from mlcycle.estimators import category_tokens
 from mlcycle.exceptions import BundleError, MlcycleError
 
 SUITE = ["birthwt", "aids2", "housing", "retschool", "heating"]
@@ -314,11 +314,11 @@ def test_integer_codes_match_whatever_the_dtype_at_predict_time() -> None:
 @given(st.integers(min_value=-(2**52), max_value=2**52))
 def test_an_integer_code_has_one_token_in_every_dtype(value: int) -> None:
     tokens = {
-        _category_tokens(pd.Series([value]))[0],
-        _category_tokens(pd.Series([float(value)]))[0],
-        _category_tokens(pd.Series([str(value)], dtype=object))[0],
-        _category_tokens(pd.Series([value, None], dtype="Int64"))[0],
-        _category_tokens(pd.Series([np.int64(value)], dtype=object))[0],
+        category_tokens(pd.Series([value]))[0],
+        category_tokens(pd.Series([float(value)]))[0],
+        category_tokens(pd.Series([str(value)], dtype=object))[0],
+        category_tokens(pd.Series([value, None], dtype="Int64"))[0],
+        category_tokens(pd.Series([np.int64(value)], dtype=object))[0],
     }
     assert tokens == {str(value)}
 

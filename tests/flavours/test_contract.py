@@ -274,3 +274,27 @@ def test_format_1_bundle_still_loads_and_predicts(name: str) -> None:
         assert list(out.labels) == list(want)
     else:
         np.testing.assert_allclose(out.labels, expected["predict"], rtol=1e-6)
+
+
+def test_trusted_types_are_exactly_mlcycles_bundle_types() -> None:
+    from mlcycle.estimators import BUNDLE_TYPES
+    from mlcycle.flavours._sklearn import TRUSTED_NAMES
+
+    assert {name for name in TRUSTED_NAMES if name.startswith("mlcycle.")} == set(BUNDLE_TYPES)
+
+
+def test_loading_a_bundle_imports_neither_training_nor_serving() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, pandas as pd\n"
+        "from mlcycle.bundle import read_bundle\n"
+        f"bundle = read_bundle({str(FIXTURES / 'v1-automl-binary')!r})\n"
+        f"rows = pd.read_csv({str(FIXTURES / 'rows.csv')!r})\n"
+        "bundle.predict(rows[bundle.schema.feature_names])\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[:2] in "
+        "(['mlcycle', 'training'], ['mlcycle', 'serving'], ['mlcycle', 'data'])))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

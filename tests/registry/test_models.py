@@ -355,11 +355,7 @@ def test_a_model_fitted_on_arrays_has_no_schema_and_says_so(
 def test_reference_data_gives_the_drift_reference_sample_and_detector(
     workspace: Workspace, trained: Trained
 ) -> None:
-    import io
-
-    import pandas as pd
-
-    from mlcycle.data import ANOMALY_FILE, REFERENCE_SAMPLE_FILE, score_anomalies
+    from mlcycle.data import score_anomalies
     from mlcycle.monitoring import drift
 
     X, y, model = trained
@@ -370,13 +366,15 @@ def test_reference_data_gives_the_drift_reference_sample_and_detector(
     assert bundle.metrics == {"auc": 1.0}
     assert bundle.schema is not None and bundle.schema.target == "benign"
     assert bundle.schema.feature_names == list(X.columns)
-    reference = (bundle.reference_profile or {})["drift"]
+    reference = bundle.drift_reference
+    assert reference is not None
     assert reference["rows"] == len(X) and set(reference["features"]) == set(X.columns)
     assert reference["target"]["name"] == "benign"
     assert reference["prediction"]["class"] == "1"  # the probability of the last class
-    sample = pd.read_parquet(io.BytesIO(bundle.extra_file(REFERENCE_SAMPLE_FILE) or b""))
+    sample = bundle.reference_sample()
+    assert sample is not None
     assert list(sample.columns) == [*X.columns, "benign"] and len(sample) == len(X)
-    detector = bundle.load_extra_model(ANOMALY_FILE)
+    detector = bundle.anomaly_detector()
     odd = X.head(5) * 40
     assert (score_anomalies(detector, odd) > score_anomalies(detector, X.head(5))).all()
     # and drift is computed against it: the same rows do not drift, moved ones do

@@ -50,18 +50,14 @@ _LAZY = {
     "fit_anomaly_detector": "mlcycle.data._anomaly",
     "score_anomalies": "mlcycle.data._anomaly",
     # the three together, as a bundle carries them for monitoring
-    "REFERENCE_SAMPLE_FILE": "mlcycle.data._monitoring",
-    "MonitoringReference": "mlcycle.data._monitoring",
     "monitoring_reference": "mlcycle.data._monitoring",
 }
 
 __all__ = [
     "ANOMALY_FILE",
     "DTYPE_KINDS",
-    "REFERENCE_SAMPLE_FILE",
     "AnonymizationReport",
     "Kind",
-    "MonitoringReference",
     "PiiFinding",
     "PrepareOptions",
     "Profile",

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from mlcycle.bundle import ANOMALY_DETECTOR_FILE
 from mlcycle.exceptions import DataError, bad_parameter, is_integer, require
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ __all__ = [
     "score_anomalies",
 ]
 
-ANOMALY_FILE = "anomaly.skops"
+ANOMALY_FILE = ANOMALY_DETECTOR_FILE  # named by the bundle module
 """The detector's name under a bundle's ``extra/`` folder."""
 
 _FIT_ROWS = 100_000  # the forest sees 256 rows per tree; more rows only refine the threshold

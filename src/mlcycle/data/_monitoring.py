@@ -8,39 +8,27 @@ the rows (``extra/reference_sample.parquet``, for the domain classifier of multi
 drift) and an Isolation Forest for anomalous inputs (``extra/anomaly.skops``)::
 
     reference = monitoring_reference(model, train_df, target="churned", schema=schema)
-    write_bundle(model, path, schema=schema, reference_profile={"drift": reference.drift},
-                 extra_files=reference.files)
+    write_bundle(model, path, schema=schema, monitoring=reference)
+
+The bundle module names and stores the three parts (:class:`mlcycle.bundle.MonitoringReference`).
 """
 
 from __future__ import annotations
 
-import io
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from mlcycle.data._anomaly import ANOMALY_FILE, anomaly_bytes, fit_anomaly_detector
+from mlcycle.bundle import MonitoringReference
+from mlcycle.data._anomaly import fit_anomaly_detector
 from mlcycle.data._reference import build_reference, reference_sample
 from mlcycle.exceptions import DataError, bad_parameter
 
 if TYPE_CHECKING:
     from mlcycle.schema import Schema
 
-__all__ = ["REFERENCE_SAMPLE_FILE", "MonitoringReference", "monitoring_reference"]
-
-REFERENCE_SAMPLE_FILE = "reference_sample.parquet"
-"""The reference sample's name under a bundle's ``extra/`` folder."""
-
-
-@dataclass(frozen=True)
-class MonitoringReference:
-    """The drift reference (a JSON-safe dict, no rows) and the bundle's extra files
-    (name under ``extra/`` -> bytes: the reference sample and the anomaly detector)."""
-
-    drift: dict[str, Any]
-    files: dict[str, bytes]
+__all__ = ["monitoring_reference"]
 
 
 def monitoring_reference(
@@ -88,13 +76,9 @@ def monitoring_reference(
         classes=None if proba is None else [_plain(c) for c in model.classes_],
         target=None if target is None else frame[target],
     )
-    buffer = io.BytesIO()
-    reference_sample(frame[[*names, *([target] if target else [])]], seed=seed).to_parquet(
-        buffer, index=False
-    )
+    sample = reference_sample(frame[[*names, *([target] if target else [])]], seed=seed)
     detector = fit_anomaly_detector(features, seed=seed, kinds=kinds)
-    files = {REFERENCE_SAMPLE_FILE: buffer.getvalue(), ANOMALY_FILE: anomaly_bytes(detector)}
-    return MonitoringReference(drift, files)
+    return MonitoringReference(drift, sample, detector)
 
 
 def _plain(value: Any) -> Any:

@@ -176,16 +176,15 @@ def _numeric_step(g: _Graph, step: Any, x: str, width: int, where: str) -> tuple
     from sklearn.impute import SimpleImputer
     from sklearn.preprocessing import StandardScaler
 
+    from mlcycle.estimators import QuantileClipper
+
     if step is None or (isinstance(step, str) and step == "passthrough"):
         return x, width
     if _name(step) == "ColumnCaster" and step.kind == "numeric":
         return x, width
     if _name(step) == "FunctionTransformer" and step.func is None:  # fitted "passthrough"
         return x, width
-    if _path(step) in (
-        "mlcycle.estimators.QuantileClipper",
-        "mlcycle.data._prepare.QuantileClipper",
-    ):
+    if isinstance(step, QuantileClipper):
         low = g.const(np.where(np.isnan(step.lower_), -np.inf, step.lower_).reshape(1, -1))
         high = g.const(np.where(np.isnan(step.upper_), np.inf, step.upper_).reshape(1, -1))
         x = g.op("Where", g.op("Greater", x, high), high, x)  # NaN stays NaN, as np.clip

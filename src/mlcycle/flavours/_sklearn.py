@@ -1,9 +1,9 @@
 """The ``sklearn`` flavour: estimators and Pipelines through ``skops.io``, never pickle.
 
 Loading trusts a type list written here, never one read from the bundle. mlcycle's own
-types that bundles contain were renamed once (they moved to :mod:`mlcycle.estimators`); a
-bundle written before names them by their old paths, which :data:`LEGACY_NAMES` maps to the
-new ones before skops sees the file, so loading a bundle never imports training code.
+types that bundles contain moved once, to :mod:`mlcycle.estimators`; a format-1 bundle
+names them by their former paths, which ``FORMER_NAMES`` maps to today's before skops
+sees the file, so loading a bundle never imports ``mlcycle.data`` or ``mlcycle.training``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from mlcycle.flavours._base import Flavour, Reader, SavedModel, library_of
 if TYPE_CHECKING:
     from mlcycle.schema import Schema
 
-__all__ = ["LEGACY_NAMES", "SklearnFlavour", "load_skops"]
+__all__ = ["TRUSTED_NAMES", "SklearnFlavour", "load_skops"]
 
 # Types skops may rebuild beyond its own defaults. Decided here, never read from a bundle.
 _TRUSTED_PREFIXES = (
@@ -38,12 +38,12 @@ TRUSTED_NAMES = frozenset(
         "collections.OrderedDict",
         "collections.defaultdict",
         "builtins.slice",
-        # mlcycle's own types: array transforms and a weighted mean, no file or code access.
-        # Their import paths are part of the bundle format: never rename or move them.
-        "mlcycle.data._prepare.ColumnCaster",
-        "mlcycle.data._prepare.DatetimeFeatures",
-        "mlcycle.data._prepare.QuantileClipper",
-        "mlcycle.training._ensemble.WeightedEnsemble",
+        # mlcycle's own types (mlcycle.estimators.BUNDLE_TYPES): array transforms and a
+        # weighted mean, no file or code access. Their paths are part of the bundle format.
+        "mlcycle.estimators.ColumnCaster",
+        "mlcycle.estimators.DatetimeFeatures",
+        "mlcycle.estimators.QuantileClipper",
+        "mlcycle.estimators.WeightedEnsemble",
     }
 )
 # Names inside the trusted namespaces that read or write files or load code: refused anyway.
@@ -52,8 +52,6 @@ _DENIED = re.compile(
     r"|sklearn\.(datasets|externals|utils\._testing))"
     r"|\.(loads?|save\w*|loadtxt|genfromtxt|fromfile|tofile|memmap|fromregex)$"
 )
-LEGACY_NAMES: dict[tuple[str, str], str] = {}
-"""(old module, class) in format-1 bundles -> the module that holds the class now."""
 
 MODEL_FILE = "model/model.skops"
 
@@ -102,27 +100,33 @@ def _refused(name: str) -> bool:
 
 
 def _renamed(data: bytes) -> bytes:
-    """``data`` with the legacy type paths of :data:`LEGACY_NAMES` rewritten (or as is)."""
-    if not LEGACY_NAMES:
-        return data
-    old_modules = {module for module, _ in LEGACY_NAMES}
+    """``data`` with the former type paths of format-1 bundles rewritten to today's (a
+    bundle that names none is returned as is)."""
+    if b"mlcycle.data._prepare" not in data and b"mlcycle.training._ensemble" not in data:
+        # skops stores schema.json deflated: look inside before deciding
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as source:
+                text = source.read("schema.json")
+        except (zipfile.BadZipFile, KeyError):
+            return data  # not a skops archive: skops says so in its own words
+        if b"mlcycle.data._prepare" not in text and b"mlcycle.training._ensemble" not in text:
+            return data
+    from mlcycle.estimators import FORMER_NAMES
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            old = f"{node.get('__module__')}.{node.get('__class__')}"
+            if old in FORMER_NAMES:
+                node["__module__"], node["__class__"] = FORMER_NAMES[old].rsplit(".", 1)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as source:
             schema = json.loads(source.read("schema.json"))
-            if not any(m.encode() in source.read("schema.json") for m in old_modules):
-                return data
-
-            def walk(node: Any) -> None:
-                if isinstance(node, dict):
-                    key = (node.get("__module__"), node.get("__class__"))
-                    if key in LEGACY_NAMES:
-                        node["__module__"] = LEGACY_NAMES[key]
-                    for value in node.values():
-                        walk(value)
-                elif isinstance(node, list):
-                    for value in node:
-                        walk(value)
-
             walk(schema)
             out = io.BytesIO()
             with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as target:

@@ -37,7 +37,6 @@ from mlcycle.flavours._onnx_graph import (
     _Graph,
     _name,
     _native,
-    _path,
     _pipeline,
     _Unsupported,
 )
@@ -50,20 +49,19 @@ if TYPE_CHECKING:
 __all__ = ["OnnxModel", "as_columns", "convert", "synthetic_rows", "verify"]
 
 
-_ENSEMBLES = ("mlcycle.estimators.WeightedEnsemble", "mlcycle.training._ensemble.WeightedEnsemble")
-
-
 def convert(model: object, schema: Schema) -> tuple[bytes | None, str]:
     """The ONNX graph of ``model`` with its preparation, and ""; or (None, why not).
 
     Never raises: a step without a conversion gives a one-line reason such as
     "TfidfVectorizer on column 'notes' has no ONNX converter".
     """
+    from mlcycle.estimators import WeightedEnsemble
+
     g, predict = _Graph(schema), "labels"
     try:
         if isinstance(model, NativeModel):
             out, classes, predict = _native(g, model)
-        elif _path(model) in _ENSEMBLES:
+        elif isinstance(model, WeightedEnsemble):
             out, classes = _ensemble(g, model)
         elif hasattr(model, "fit") and hasattr(model, "predict"):
             out, classes = _pipeline(g, model)

@@ -36,6 +36,7 @@ _LAZY = {
     # the logs and one monitoring pass
     "read_feedback": "mlcycle.monitoring._logs",
     "read_predictions": "mlcycle.monitoring._logs",
+    "read_refusals": "mlcycle.monitoring._logs",
     "MonitorReport": "mlcycle.monitoring._monitor",
     "monitor": "mlcycle.monitoring._monitor",
     # the gate: retrain, update, A/B analysis
@@ -72,6 +73,7 @@ __all__ = [
     "prometheus_rules",
     "read_feedback",
     "read_predictions",
+    "read_refusals",
     "render_drift_report",
     "retrain",
     "update",

@@ -1,9 +1,8 @@
 """``abtest``: two live arms of a model (aliases or versions) compared on their feedback.
 
-The prediction log (``$MLCYCLE_HOME/predictions/model=NAME/version=V/date=D/*.parquet``) says
-which alias served each primary prediction; the feedback log (``feedback/model=NAME/...``)
-holds the true labels sent back for them. The two are joined on ``prediction_id`` and each
-arm is scored on its labelled rows:
+The prediction log (format: :mod:`mlcycle.predlog`) says which alias served each primary
+prediction; the feedback log holds the true labels sent back for them. The two are joined
+on the prediction id and each arm is scored on its labelled rows:
 
 - classification: accuracy with a Wilson interval, tested with a two-proportion z-test
   (difference interval: Newcombe's, from the two Wilson intervals); log-loss and, for binary
@@ -30,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlcycle.exceptions import MlcycleError, bad_parameter
+from mlcycle.predlog import COLUMNS, class_of
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -112,6 +112,7 @@ def _plain(value: Any) -> Any:
 def _logged(name: str, cutoff: datetime | None, workspace: Workspace) -> pd.DataFrame:
     """The model's primary predictions since ``cutoff``; a clear error when there are none."""
     from mlcycle.monitoring._logs import read_predictions
+    from mlcycle.predlog import predictions_root
 
     log = read_predictions(name, since=cutoff, workspace=workspace)  # cut in the scan
     if log.empty:
@@ -119,7 +120,7 @@ def _logged(name: str, cutoff: datetime | None, workspace: Workspace) -> pd.Data
         window = "" if cutoff is None else f" since {cutoff:%Y-%m-%d %H:%M} UTC"
         raise MlcycleError(
             f"No logged predictions for model '{name}'{window} under "
-            f"{workspace.settings.home / 'predictions'}. Serve it (`mlcycle serve {name}`) with "
+            f"{predictions_root(workspace.settings.home)}. Serve it (`mlcycle serve {name}`) with "
             "the prediction log on, and send requests first."
         )
     return log
@@ -235,19 +236,20 @@ class _Scored:
 def _score_arm(rows: pd.DataFrame, task: str, proba: list[str]) -> _Scored:
     import pandas as pd
 
+    c = COLUMNS
     if task == "regression":
-        truth = pd.to_numeric(rows["label_value"], errors="coerce")
-        if "label" in rows.columns:
-            truth = truth.fillna(pd.to_numeric(rows["label"], errors="coerce"))
-        predicted = pd.to_numeric(rows["prediction_value"], errors="coerce")
+        truth = pd.to_numeric(rows[c.label_value], errors="coerce")
+        if c.label in rows.columns:
+            truth = truth.fillna(pd.to_numeric(rows[c.label], errors="coerce"))
+        predicted = pd.to_numeric(rows[c.prediction_value], errors="coerce")
         keep = truth.notna() & predicted.notna()
         return _Scored(error=(predicted[keep] - truth[keep]).to_numpy(dtype=np.float64))
-    label = rows["label"].astype(str).to_numpy()
-    scored = _Scored(correct=(rows["prediction"].astype(str).to_numpy() == label).astype(float))
+    label = rows[c.label].astype(str).to_numpy()
+    scored = _Scored(correct=(rows[c.prediction].astype(str).to_numpy() == label).astype(float))
     if proba:
         matrix = rows[proba].to_numpy(dtype=np.float64)
         known = np.isfinite(matrix).all(axis=1)
-        classes = [c.removeprefix("proba.") for c in proba]
+        classes = [str(class_of(name)) for name in proba]
         index = {c: j for j, c in enumerate(classes)}
         true_p = np.asarray(
             [matrix[i, index[v]] if v in index else 0.0 for i, v in enumerate(label.tolist())]
@@ -267,8 +269,8 @@ def _arm_rows(log: pd.DataFrame, arm: str) -> tuple[pd.DataFrame, str]:
     """The logged rows of ``arm``: an alias, or a version written ``3`` or ``v3``."""
     match = re.fullmatch(r"v?(\d+)", arm.strip())
     if match:
-        return log.loc[log["version"] == int(match[1])], f"v{match[1]}"
-    return log.loc[log["alias"] == arm], arm
+        return log.loc[log[COLUMNS.version] == int(match[1])], f"v{match[1]}"
+    return log.loc[log[COLUMNS.alias] == arm], arm
 
 
 def abtest(
@@ -309,7 +311,8 @@ def abtest(
     for arm in (a, b):
         rows, label = _arm_rows(log, arm)
         if rows.empty:
-            seen = sorted({str(x) for x in log["alias"].dropna()}) if "alias" in log else []
+            aliases = log[COLUMNS.alias].dropna() if COLUMNS.alias in log else []
+            seen = sorted({str(x) for x in aliases})
             raise MlcycleError(
                 f"No logged primary predictions for {name}@{label}{window}. Aliases in the log: "
                 f"{', '.join(seen) or 'none'}. Route traffic to it, e.g. `mlcycle serve --route "
@@ -317,11 +320,8 @@ def abtest(
             )
         arms.append((label, rows))
     feedback = read_feedback(name, workspace=ws)
-    task = (
-        "regression"
-        if "prediction_value" in log.columns and log["prediction_value"].notna().any()
-        else "classification"
-    )
+    value = COLUMNS.prediction_value
+    task = "regression" if value in log.columns and log[value].notna().any() else "classification"
     allowed = _REGRESSION_METRICS if task == "regression" else _CLASSIFICATION_METRICS
     chosen = (metric or allowed[0]).strip().lower()
     if chosen not in allowed:
@@ -329,7 +329,7 @@ def abtest(
             f"The metric {metric!r} cannot be computed from the live log of a {task} model; "
             f"choose one of: {', '.join(allowed)}."
         )
-    proba = [c for c in log.columns if c.startswith("proba.")]
+    proba = [name for name in log.columns if class_of(str(name)) is not None]
     rng = np.random.default_rng(seed)
     built: list[tuple[Arm, _Scored]] = []
     for label, rows in arms:
@@ -337,7 +337,8 @@ def abtest(
             rows.iloc[0:0]
             if feedback.empty
             else rows.merge(
-                feedback.drop(columns=["timestamp"], errors="ignore"), on="prediction_id"
+                feedback.drop(columns=[COLUMNS.timestamp], errors="ignore"),
+                on=COLUMNS.prediction_id,
             )
         )
         if labelled.empty:
@@ -380,7 +381,7 @@ def _summarise(
         ):
             continue
         metrics[metric] = float(scored.statistic(metric)(np.ones((1, n)))[0])
-    versions = sorted(int(v) for v in rows["version"].dropna().unique())
+    versions = sorted(int(v) for v in rows[COLUMNS.version].dropna().unique())
     return Arm(label, versions, len(rows), n, math.nan, (math.nan, math.nan), metrics)
 
 

@@ -69,6 +69,8 @@ SIGNALS: dict[str, str] = {
     "multivariate_auc": "AUC of the classifier telling current from reference rows (0.5: alike)",
     "prediction_psi": "population stability index of the model's predictions",
     "anomaly_share": "share of rows more unusual than 99 % of the training rows",
+    "refused_rows": "rows the server refused (422) for breaking the model's schema",
+    "refused_share": "share of the rows sent that the server refused for breaking the schema",
     "error_rate": "share of predict requests answered with an error (4xx or 5xx)",
     "p50_latency_ms": "median predict latency, in milliseconds",
     "p90_latency_ms": "90th percentile of the predict latency, in milliseconds",
@@ -86,6 +88,8 @@ GAUGES: dict[str, str] = {
     "multivariate_auc": "mlcycle_drift_multivariate_auc",
     "prediction_psi": "mlcycle_drift_prediction_psi",
     "anomaly_share": "mlcycle_anomaly_share",
+    "refused_rows": "mlcycle_refused_rows",
+    "refused_share": "mlcycle_refused_share",
     "metric": "mlcycle_live_metric",
     "estimated": "mlcycle_estimated_metric",
 }

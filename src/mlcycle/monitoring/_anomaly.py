@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mlcycle.exceptions import MlcycleError, bad_parameter
+from mlcycle.predlog import input_column
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -59,9 +60,7 @@ class AnomalySummary:
 
 def anomaly_detector(bundle: Bundle) -> Any | None:
     """The bundle's anomaly detector, or None when it was trained without one."""
-    from mlcycle.data import ANOMALY_FILE
-
-    return bundle.load_extra_model(ANOMALY_FILE)
+    return bundle.anomaly_detector()
 
 
 def anomaly_share(source: Any, frame: Any, *, required: bool = False) -> AnomalySummary | None:
@@ -112,7 +111,7 @@ def _frame(frame: Any, expected: Any) -> pd.DataFrame:
         )
     names = [] if expected is None else [str(c) for c in expected]
     if names and not set(names) <= set(frame.columns):
-        prefixed = {f"input.{c}": c for c in names}
+        prefixed = {input_column(c): c for c in names}
         if set(prefixed) <= set(frame.columns):
             return frame[list(prefixed)].rename(columns=prefixed)
     return frame

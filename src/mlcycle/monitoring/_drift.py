@@ -53,7 +53,6 @@ outputs, never features (its target is compared only when ``target=`` names it).
 
 from __future__ import annotations
 
-import io
 import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
@@ -77,6 +76,7 @@ from mlcycle.monitoring._stats import (
     sorted_quantiles,
     wasserstein_from_quantiles,
 )
+from mlcycle.predlog import COLUMNS, class_of, proba_column
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -85,7 +85,6 @@ __all__ = ["DriftReport", "DriftThresholds", "FeatureDrift", "MultivariateDrift"
 
 DOMAIN_ROWS = 5000
 """Rows taken from each side for the domain classifier."""
-SAMPLE_FILE = "reference_sample.parquet"
 """The bundle's ``extra/`` file with reference rows for the domain classifier."""
 TOP_FEATURES = 10
 OTHER = "(other)"
@@ -252,7 +251,7 @@ def drift(
     thresholds: DriftThresholds | None = None,
     multivariate: bool = True,
     reference_sample: pd.DataFrame | None = None,
-    prediction: str = "prediction",
+    prediction: str = COLUMNS.prediction,
     target: str | None = None,
     seed: int = 0,
 ) -> DriftReport:
@@ -340,15 +339,14 @@ class _Reference:
                 raise DataError("The reference data has no rows; drift needs at least one.")
             return cls(None, reference, sample)
         if isinstance(reference, Bundle):
-            profile = (reference.reference_profile or {}).get("drift")
+            profile = reference.drift_reference
             if profile is None:
                 raise BundleError(
                     f"The bundle at {reference.path} has no drift reference "
                     "(reference_profile.json has no 'drift'); retrain the model to add one."
                 )
             if sample is None:
-                data = reference.extra_file(SAMPLE_FILE)
-                sample = pd.read_parquet(io.BytesIO(data)) if data is not None else None
+                sample = reference.reference_sample()
             reference = profile
         if isinstance(reference, dict):
             if reference.get("format") != 1 or not isinstance(reference.get("features"), dict):
@@ -370,8 +368,8 @@ class _Reference:
 
         frame = self.frame
         assert frame is not None
-        outputs = {prediction, "prediction_value", target}
-        outputs |= {c for c in frame.columns if str(c).startswith("proba.")}
+        outputs = {prediction, COLUMNS.prediction_value, target}
+        outputs |= {c for c in frame.columns if class_of(str(c)) is not None}
         feature_columns = [c for c in frame.columns if c not in outputs]
         output = prediction if prediction in frame.columns else None
         label = target if target in frame.columns else None
@@ -622,14 +620,12 @@ def _test_output(
         assert name is not None
         candidates = [name]
         if spec["kind"] == "numeric" and "class" in spec:
-            candidates = [f"proba.{spec['class']}"]
+            candidates = [proba_column(spec["class"])]
         elif spec["kind"] == "numeric":
-            candidates = ["prediction_value", name] if name == "prediction" else [name]
+            candidates = [COLUMNS.prediction_value, name] if name == COLUMNS.prediction else [name]
     else:
-        numeric = spec["kind"] == "numeric"
-        candidates = (
-            [name] if name else [spec.get("name"), "label_value" if numeric else "label", "label"]
-        )
+        label = COLUMNS.label_value if spec["kind"] == "numeric" else COLUMNS.label
+        candidates = [name] if name else [spec.get("name"), label, COLUMNS.label]
     column = next((c for c in candidates if c and c in window.columns), None)
     if column is None and role == "prediction" and "label" in spec and name in window.columns:
         column, spec = name, spec["label"]

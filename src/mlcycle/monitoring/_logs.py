@@ -1,8 +1,8 @@
-"""Reading the server's prediction and feedback logs: Parquet scans, filtered by partition.
+"""Reading the server's prediction, feedback and refusal logs: partition-pruned scans.
 
-The logs are hive-partitioned (``model=``, ``version=``, ``date=``), so a scan for one model
-and a time range opens only the files of those days; rows are filtered by pyarrow before
-they reach pandas, and only the columns asked for are read.
+The format is :mod:`mlcycle.predlog`'s (hive-partitioned by model, version and day), so a
+scan for one model and a time range opens only the files of those days; rows are filtered
+by pyarrow before they reach pandas.
 """
 
 from __future__ import annotations
@@ -12,16 +12,34 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlcycle.exceptions import MlcycleError
+from mlcycle.exceptions import BadParameterError
+from mlcycle.predlog import (
+    COLUMNS,
+    PRIMARY,
+    day_of,
+    feature_of,
+    feedback_root,
+    model_dir,
+    open_log,
+    predictions_root,
+    refused_root,
+    version_dirs,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from mlcycle.registry import Workspace
 
-__all__ = ["INPUT_PREFIX", "parse_duration", "read_feedback", "read_predictions", "since_time"]
+__all__ = [
+    "inputs_of",
+    "parse_duration",
+    "read_feedback",
+    "read_predictions",
+    "read_refusals",
+    "since_time",
+]
 
-INPUT_PREFIX = "input."
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
@@ -30,7 +48,9 @@ def parse_duration(text: str, what: str = "--since") -> timedelta:
     """``"7d"``, ``"12h"``, ``"30m"``, ``"90s"``, ``"2w"`` as a timedelta."""
     match = _DURATION.match(str(text))
     if match is None or float(match[1]) <= 0:
-        raise MlcycleError(f"{what} takes a duration such as 7d, 12h, 30m or 90s; got {text!r}.")
+        raise BadParameterError(
+            f"{what} takes a duration such as 7d, 12h, 30m or 90s; got {text!r}."
+        )
     return timedelta(seconds=float(match[1]) * _UNITS[match[2]])
 
 
@@ -55,18 +75,12 @@ def since_time(
             return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
         try:
             return now - parse_duration(since)
-        except MlcycleError:
+        except BadParameterError:
             pass
-    raise MlcycleError(
+    raise BadParameterError(
         f"since={since!r} is not understood. Use a duration back from now (30m, 24h, 7d, 2w) "
         "or an ISO date or time (2026-11-01, 2026-11-01T08:00)."
     )
-
-
-def _dataset(folder: Path) -> Any:
-    import pyarrow.dataset as ds
-
-    return ds.dataset(folder, format="parquet", partitioning="hive", exclude_invalid_files=True)
 
 
 def read_predictions(
@@ -76,7 +90,7 @@ def read_predictions(
     until: datetime | None = None,
     version: int | None = None,
     alias: str | None = None,
-    role: str = "primary",
+    role: str = PRIMARY,
     workspace: Workspace | None = None,
 ) -> pd.DataFrame:
     """The logged predictions of model ``name`` (one row per predicted row), oldest first.
@@ -84,40 +98,78 @@ def read_predictions(
     Inputs keep their log names (``input.<feature>``); ``version`` is a column (from the
     partition). An empty frame when nothing was logged in the range.
     """
-    import pyarrow.dataset as ds
-
     from mlcycle.registry import get_workspace
 
     ws = workspace or get_workspace()
-    folder = ws.settings.home / "predictions" / f"model={name}"
-    start = since_time(since)
-    if not folder.is_dir():
-        return _empty()
-    condition = ds.field("role") == role
-    if alias is not None:
-        condition &= ds.field("alias") == alias
-    if start is not None:
-        condition &= ds.field("date") >= start.strftime("%Y-%m-%d")
-        condition &= ds.field("timestamp") >= _stamp(start)
-    if until is not None:
-        condition &= ds.field("timestamp") < _stamp(until)
-    import pyarrow as pa
+    folder = model_dir(predictions_root(ws.settings.home), name)
+    frame = _scan(folder, since_time(since), until, version, alias, role)
+    if frame is None:
+        c = COLUMNS
+        return _empty((c.prediction_id, c.timestamp, c.version, c.alias, c.role))
+    return frame
 
+
+def read_refusals(
+    name: str,
+    *,
+    since: str | datetime | timedelta | None = None,
+    until: datetime | None = None,
+    version: int | None = None,
+    alias: str | None = None,
+    role: str = PRIMARY,
+    workspace: Workspace | None = None,
+) -> pd.DataFrame:
+    """The requests the server refused for model ``name`` (one row per request), oldest first:
+    ``request_id``, ``timestamp``, ``alias``, ``role``, ``rows`` refused, ``issues`` (a list
+    of ``{code, column, count}``) and ``version``. An empty frame when none were refused."""
+    from mlcycle.registry import get_workspace
+
+    ws = workspace or get_workspace()
+    folder = model_dir(refused_root(ws.settings.home), name)
+    frame = _scan(folder, since_time(since), until, version, alias, role)
+    if frame is None:
+        c = COLUMNS
+        return _empty((c.request_id, c.timestamp, c.alias, c.role, c.rows, c.issues, c.version))
+    return frame
+
+
+def _scan(
+    folder: Path,
+    start: datetime | None,
+    until: datetime | None,
+    version: int | None,
+    alias: str | None,
+    role: str,
+) -> pd.DataFrame | None:
+    """The rows of a versioned log (predictions or refusals) in a range, or None if none."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    c = COLUMNS
+    if not folder.is_dir():
+        return None
+    condition = ds.field(c.role) == role
+    if alias is not None:
+        condition &= ds.field(c.alias) == alias
+    if start is not None:
+        condition &= ds.field(c.date) >= day_of(start)
+        condition &= ds.field(c.timestamp) >= _stamp(start)
+    if until is not None:
+        condition &= ds.field(c.timestamp) < _stamp(until)
     tables = []  # one dataset per version: versions may log different columns
-    for part in sorted(folder.glob("version=*")):
-        number = part.name.partition("=")[2]
-        if not number.isdigit() or (version is not None and int(number) != int(version)):
+    for number, part in version_dirs(folder):
+        if version is not None and number != int(version):
             continue
         if not any(part.rglob("*.parquet")):
             continue
-        table = _dataset(part).to_table(filter=condition)
-        tables.append(table.append_column("version", pa.array([int(number)] * len(table))))
+        table = open_log(part).to_table(filter=condition)
+        tables.append(table.append_column(c.version, pa.array([number] * len(table))))
     if not tables:
-        return _empty()
+        return None
     table = pa.concat_tables(tables, promote_options="default") if len(tables) > 1 else tables[0]
     frame = table.to_pandas()
-    if "timestamp" in frame:
-        frame = frame.sort_values("timestamp", kind="stable").reset_index(drop=True)
+    if c.timestamp in frame:
+        frame = frame.sort_values(c.timestamp, kind="stable").reset_index(drop=True)
     return frame
 
 
@@ -127,38 +179,39 @@ def read_feedback(name: str, *, workspace: Workspace | None = None) -> pd.DataFr
     Not cut by time: labels arrive after their predictions, and joining them on
     ``prediction_id`` to the predictions of a range keeps just those of the range.
     """
-    import pandas as pd
-
     from mlcycle.registry import get_workspace
 
+    c = COLUMNS
     ws = workspace or get_workspace()
-    folder = ws.settings.home / "feedback" / f"model={name}"
+    folder = model_dir(feedback_root(ws.settings.home), name)
     if not folder.is_dir() or not any(folder.rglob("*.parquet")):
-        return pd.DataFrame(columns=["prediction_id", "timestamp", "label", "label_value"])
-    frame = _dataset(folder).to_table().to_pandas()
-    frame = frame.sort_values("timestamp", kind="stable")
-    return frame.drop_duplicates("prediction_id", keep="last").reset_index(drop=True)
+        return _empty((c.prediction_id, c.timestamp, c.label, c.label_value))
+    frame = open_log(folder).to_table().to_pandas()
+    frame = frame.sort_values(c.timestamp, kind="stable")
+    return frame.drop_duplicates(c.prediction_id, keep="last").reset_index(drop=True)
 
 
 def inputs_of(frame: pd.DataFrame, features: list[str] | None = None) -> pd.DataFrame:
     """The logged inputs under their feature names (``input.`` stripped)."""
-    columns = [c for c in frame.columns if c.startswith(INPUT_PREFIX)]
-    out = frame[columns].rename(columns=lambda c: c[len(INPUT_PREFIX) :])
+    names = {c: f for c in frame.columns if (f := feature_of(str(c))) is not None}
+    out = frame[list(names)].rename(columns=names)
     if features is not None:
         out = out[[f for f in features if f in out.columns]]
     return out
 
 
 def _stamp(moment: datetime) -> Any:
-    """A UTC timestamp scalar comparable with the log's ``timestamp[ms, tz=UTC]`` column."""
+    """A UTC timestamp scalar comparable with the logs' ``timestamp`` column."""
     import pyarrow as pa
+
+    from mlcycle.predlog import prediction_schema
 
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return pa.scalar(moment, type=pa.timestamp("ms", tz="UTC"))
+    return pa.scalar(moment, type=prediction_schema().field(COLUMNS.timestamp).type)
 
 
-def _empty() -> pd.DataFrame:
+def _empty(columns: tuple[str, ...]) -> pd.DataFrame:
     import pandas as pd
 
-    return pd.DataFrame(columns=["prediction_id", "timestamp", "version", "alias", "role"])
+    return pd.DataFrame(columns=list(columns))

@@ -1,6 +1,7 @@
 """``mlcycle monitor``: one pass over a served model's logs, from signals to alerts.
 
-It reads the prediction log of a time range (a partition-pruned Parquet scan), compares
+It reads the prediction log of a time range (a partition-pruned Parquet scan), counts the
+rows the server refused for breaking the schema (the refusal log), compares
 the inputs and predictions with the reference the bundle carries from training (drift, per
 feature and multivariate), scores the inputs with the bundle's anomaly detector, measures
 live performance from feedback labels (or estimates it from the model's confidence), takes
@@ -26,8 +27,10 @@ from mlcycle.monitoring._logs import (
     parse_duration,
     read_feedback,
     read_predictions,
+    read_refusals,
     since_time,
 )
+from mlcycle.predlog import COLUMNS, class_of
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -51,6 +54,7 @@ class MonitorReport:
     performance: list[Any] = field(default_factory=list)
     estimated: list[Any] = field(default_factory=list)
     anomaly: Any | None = None
+    refused: Any | None = None
     signals: dict[str, float | None] = field(default_factory=dict)
     alerts: list[Any] = field(default_factory=list)
     not_evaluated: list[str] = field(default_factory=list)
@@ -74,6 +78,7 @@ class MonitorReport:
             "performance": [plain(w) for w in self.performance],
             "estimated": [plain(w) for w in self.estimated],
             "anomaly": plain(self.anomaly),
+            "refused": plain(self.refused),
             "signals": self.signals,
             "alerts": [plain(a) for a in self.alerts],
             "not_evaluated": self.not_evaluated,
@@ -117,6 +122,7 @@ def monitor(
     rule_set = load_rules(rules) if rules is not None else None
     log = read_predictions(parsed.name, since=since, alias=parsed.alias, workspace=ws)
     out = MonitorReport(parsed.name, parsed.alias, version.version, since, len(log), None)
+    _refusal_signals(out, log, step, ws)
     if log.empty:
         out.notes.append(
             f"No predictions of '{parsed.name}' were logged in the last {since}: nothing to "
@@ -127,7 +133,11 @@ def monitor(
         _drift_signals(out, bundle, log, step, feedback)
         _anomaly_signals(out, bundle, log)
         _performance_signals(out, bundle, log, window, feedback)
-        latency = log["latency_ms"].to_numpy(dtype=float) if "latency_ms" in log else np.array([])
+        latency = (
+            log[COLUMNS.latency_ms].to_numpy(dtype=float)
+            if COLUMNS.latency_ms in log
+            else np.array([])
+        )
         for q in (50, 90, 95, 99):
             out.signals[f"p{q}_latency_ms"] = (
                 float(np.percentile(latency, q)) if len(latency) else None
@@ -158,7 +168,7 @@ def _drift_signals(
 ) -> None:
     from mlcycle.monitoring._drift import drift
 
-    if not (bundle.reference_profile or {}).get("drift"):
+    if not bundle.drift_reference:
         out.notes.append(
             "The bundle has no drift reference (trained before mlcycle 0.2, or not by "
             "mlcycle.train): drift is not computed. Retrain it with mlcycle train."
@@ -178,7 +188,7 @@ def _drift_signals(
     # drift over time: each window against the reference (per-feature tests only)
     import pandas as pd
 
-    stamps = pd.to_datetime(log["timestamp"], utc=True)
+    stamps = pd.to_datetime(log[COLUMNS.timestamp], utc=True)
     buckets = stamps.dt.floor(pd.Timedelta(step))
     for start, rows in log.groupby(buckets, sort=True):
         if len(rows) < 30:
@@ -198,14 +208,39 @@ def _window(log: pd.DataFrame, features: list[str] | None, feedback: pd.DataFram
     """The inputs under their feature names, the logged outputs, and feedback labels."""
     import pandas as pd
 
-    outputs = [c for c in log.columns if c.startswith("proba.")]
-    outputs += [c for c in ("prediction", "prediction_value") if c in log.columns]
+    c = COLUMNS
+    outputs = [name for name in log.columns if class_of(str(name)) is not None]
+    outputs += [name for name in (c.prediction, c.prediction_value) if name in log.columns]
     frame = pd.concat([inputs_of(log, features), log[outputs]], axis=1)
     if len(feedback):
-        labels = feedback.set_index("prediction_id")
-        frame["label"] = log["prediction_id"].map(labels["label"]).to_numpy()
-        frame["label_value"] = log["prediction_id"].map(labels["label_value"]).to_numpy()
+        labels = feedback.set_index(c.prediction_id)
+        for name in (c.label, c.label_value):
+            frame[name] = log[c.prediction_id].map(labels[name]).to_numpy()
     return frame
+
+
+def _refusal_signals(out: MonitorReport, log: pd.DataFrame, step: Any, ws: Any) -> None:
+    """Rows refused for breaking the schema, per window, against the rows predicted."""
+    from mlcycle.monitoring._refusals import summarise_refusals
+
+    refusals = read_refusals(out.model, since=out.since, alias=out.alias, workspace=ws)
+    out.refused = summary = summarise_refusals(log, refusals, step)
+    out.signals["refused_rows"] = float(summary.refused_rows)
+    out.signals["refused_share"] = summary.share
+    if summary.refused_rows:
+        worst = summary.issues[0] if summary.issues else None
+        why = (
+            ""
+            if worst is None
+            else (
+                f"; most often {worst[COLUMNS.code]}"
+                + (f" in column '{worst[COLUMNS.column]}'" if worst[COLUMNS.column] else "")
+            )
+        )
+        out.notes.append(
+            f"The server refused {summary.refused_rows:,} row(s) in "
+            f"{summary.refused_requests:,} request(s) for breaking the schema{why}."
+        )
 
 
 def _anomaly_signals(out: MonitorReport, bundle: Any, log: pd.DataFrame) -> None:
@@ -223,9 +258,8 @@ def _performance_signals(
     from mlcycle.monitoring._performance import estimate_performance, live_performance
 
     params = bundle.params or {}
-    task = params.get("task") or (
-        "regression" if not any(c.startswith("proba.") for c in log) else "binary"
-    )
+    has_proba = any(class_of(str(name)) is not None for name in log.columns)
+    task = params.get("task") or ("binary" if has_proba else "regression")
     if len(feedback):
         out.performance = live_performance(log, feedback, task=task, window=window)
         labelled = [w for w in out.performance if w.labelled]
@@ -233,7 +267,7 @@ def _performance_signals(
             latest = labelled[-1]
             for metric, value in latest.metrics.items():
                 out.signals[f"metric.{metric}"] = value
-    if task != "regression" and any(c.startswith("proba.") for c in log.columns):
+    if task != "regression" and has_proba:
         out.estimated = estimate_performance(log, window=window)
         if out.estimated:
             out.signals["estimated.accuracy"] = out.estimated[-1].metrics.get("accuracy")
@@ -271,7 +305,10 @@ def _write_reports(out: MonitorReport, ws: Any) -> None:
     out.json_path.write_text(json.dumps(data, indent=2, allow_nan=False), encoding="utf-8")
     if out.drift is not None:
         html = render_drift_report(
-            out.drift.to_dict(), history=out.history, title=f"Drift of {out.model} v{out.version}"
+            out.drift.to_dict(),
+            history=out.history,
+            title=f"Drift of {out.model} v{out.version}",
+            refused=None if out.refused is None else out.refused.to_dict(),
         )
         out.report_path = folder / "drift_report.html"
         out.report_path.write_text(html, encoding="utf-8")

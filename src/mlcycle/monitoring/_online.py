@@ -203,7 +203,7 @@ def incremental_update(
     from sklearn.pipeline import Pipeline
 
     from mlcycle.bundle import NativeModel
-    from mlcycle.training import WeightedEnsemble
+    from mlcycle.estimators import WeightedEnsemble
 
     labels = np.asarray(y)
     with warnings.catch_warnings():

@@ -26,6 +26,7 @@ from statistics import NormalDist
 from typing import TYPE_CHECKING, Any
 
 from mlcycle.exceptions import DataError, MlcycleError, bad_parameter, is_integer
+from mlcycle.predlog import COLUMNS, class_of, proba_column
 
 if TYPE_CHECKING:
     import numpy as np
@@ -39,7 +40,7 @@ _DEFAULTS = {
     "multiclass": ("accuracy", "log_loss", "auc_ovr"),
     "regression": ("rmse", "mae"),
 }
-_PROBA = "proba."
+C = COLUMNS
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d|w)\s*$", re.IGNORECASE)
 _UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
@@ -118,10 +119,10 @@ def live_performance(
     z = _z(confidence, owner)
     if not is_integer(bootstrap) or bootstrap < 0:
         raise bad_parameter("bootstrap", owner, "a number of resamples >= 0", bootstrap)
-    log = _table(predictions, "predictions", owner, ("prediction_id", "timestamp"))
-    labels = _table(feedback, "feedback", owner, ("prediction_id",))
+    log = _table(predictions, "predictions", owner, (C.prediction_id, C.timestamp))
+    labels = _table(feedback, "feedback", owner, (C.prediction_id,))
     regression = task == "regression"
-    needed = ("label_value", "label") if regression else ("label",)
+    needed = (C.label_value, C.label) if regression else (C.label,)
     if not any(c in labels.columns for c in needed):
         raise DataError(f"The feedback has no {' or '.join(needed)} column.")
     names = list(_DEFAULTS[task])
@@ -131,7 +132,7 @@ def live_performance(
         m = get_metric(name, task)
         chosen[m.name] = m
     class_texts = _classes(log, classes, None if regression else labels)
-    proba_columns = [f"{_PROBA}{c}" for c in class_texts]
+    proba_columns = [proba_column(c) for c in class_texts]
     has_proba = bool(class_texts) and all(c in log.columns for c in proba_columns)
     asked = {get_metric(n, task).name for n in extra}
     for name, m in list(chosen.items()):
@@ -145,19 +146,19 @@ def live_performance(
             del chosen[name]
 
     labels = _latest(labels)
-    keep = ["prediction_id", *[c for c in ("label", "label_value") if c in labels.columns]]
-    joined = log.merge(labels[keep], on="prediction_id", how="left", suffixes=("", "_feedback"))
+    keep = [C.prediction_id, *[c for c in (C.label, C.label_value) if c in labels.columns]]
+    joined = log.merge(labels[keep], on=C.prediction_id, how="left", suffixes=("", "_feedback"))
     if regression:
-        truth = _numbers(joined, "label_value", "label")
-        predicted = _numbers(joined, "prediction_value", "prediction")
+        truth = _numbers(joined, C.label_value, C.label)
+        predicted = _numbers(joined, C.prediction_value, C.prediction)
         joined["_truth"], joined["_pred"] = truth, predicted
         joined["_labelled"] = np.isfinite(truth) & np.isfinite(predicted)
     else:
-        if "prediction" not in joined.columns:
+        if C.prediction not in joined.columns:
             raise DataError("The prediction log has no 'prediction' column.")
-        joined["_truth"] = _canonical(joined["label"], class_texts)
-        joined["_pred"] = joined["prediction"].astype("string").astype(object)
-        joined["_labelled"] = joined["label"].notna().to_numpy()
+        joined["_truth"] = _canonical(joined[C.label], class_texts)
+        joined["_pred"] = joined[C.prediction].astype("string").astype(object)
+        joined["_labelled"] = joined[C.label].notna().to_numpy()
 
     rng = np.random.default_rng(int(seed))
     out = []
@@ -191,9 +192,9 @@ def estimate_performance(
     owner = "estimate_performance()"
     width = _window(window, owner)
     z = _z(confidence, owner)
-    log = _table(predictions, "predictions", owner, ("timestamp",))
+    log = _table(predictions, "predictions", owner, (C.timestamp,))
     class_texts = _classes(log, classes, None)
-    columns = [f"{_PROBA}{c}" for c in class_texts]
+    columns = [proba_column(c) for c in class_texts]
     absent = [c for c in columns if c not in log.columns]
     if not columns or absent:
         raise DataError(
@@ -203,9 +204,9 @@ def estimate_performance(
         )
     proba = log[columns].to_numpy(dtype=np.float64, na_value=np.nan)
     chance = np.nanmax(np.where(np.isnan(proba), -np.inf, proba), axis=1)
-    if "prediction" in log.columns:
+    if C.prediction in log.columns:
         index = {c: i for i, c in enumerate(class_texts)}
-        picked = log["prediction"].astype("string").map(index).fillna(-1).to_numpy(np.int64)
+        picked = log[C.prediction].astype("string").map(index).fillna(-1).to_numpy(np.int64)
         rows = np.flatnonzero(picked >= 0)
         chance[rows] = proba[rows, picked[rows]]
     log = log.assign(_chance=np.where(np.isfinite(chance), chance, np.nan))
@@ -467,22 +468,22 @@ def _classes(log: pd.DataFrame, classes: Sequence[Any] | None, labels: Any) -> l
         if isinstance(classes, str):
             raise bad_parameter("classes", "live_performance()", "a list of classes", classes)
         return [str(c) for c in classes]
-    found = [str(c)[len(_PROBA) :] for c in log.columns if str(c).startswith(_PROBA)]
+    found = [label for c in log.columns if (label := class_of(str(c))) is not None]
     if found or labels is None:
         return found
     seen: set[str] = set()
-    if "prediction" in log.columns:
-        seen.update(log["prediction"].dropna().astype(str))
-    if "label" in labels.columns:
-        seen.update(labels["label"].dropna().astype(str))
+    if C.prediction in log.columns:
+        seen.update(log[C.prediction].dropna().astype(str))
+    if C.label in labels.columns:
+        seen.update(labels[C.label].dropna().astype(str))
     return sorted(seen)
 
 
 def _latest(feedback: pd.DataFrame) -> pd.DataFrame:
     """One label per prediction: the latest sent (by timestamp, else by position)."""
-    if "timestamp" in feedback.columns:
-        feedback = feedback.sort_values("timestamp", kind="stable")
-    return feedback.drop_duplicates("prediction_id", keep="last")
+    if C.timestamp in feedback.columns:
+        feedback = feedback.sort_values(C.timestamp, kind="stable")
+    return feedback.drop_duplicates(C.prediction_id, keep="last")
 
 
 def _numbers(frame: pd.DataFrame, column: str, fallback: str) -> np.ndarray:
@@ -535,7 +536,7 @@ def _windows(frame: pd.DataFrame, width: pd.Timedelta) -> list[tuple[datetime, p
 
     if frame.empty:
         return []
-    starts = pd.to_datetime(frame["timestamp"], utc=True).dt.floor(width)
+    starts = pd.to_datetime(frame[C.timestamp], utc=True).dt.floor(width)
     return [
         (pd.Timestamp(start).to_pydatetime(), group)
         for start, group in frame.groupby(starts, sort=True)

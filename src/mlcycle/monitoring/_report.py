@@ -3,11 +3,12 @@
 The page is drawn from a drift report's ``to_dict()`` (or that dict itself), which holds
 aggregates only: per-feature test figures and binned shares of reference and current
 rows, never a raw row. It shows, in order: a verdict and summary tiles (rows, drifted
-features, multivariate AUC and the features that separate the two samples most), the
-prediction and target, a "drift over time" chart when a history of windows is given, a
-table of every feature sorted by drift, and reference-vs-current charts for the
-:data:`CHARTED` most drifted features only, so a report on 1,000 columns stays a few
-hundred kilobytes::
+features, multivariate AUC and the features that separate the two samples most; the rows
+the server refused for breaking the schema when ``refused`` is given, with their share per
+window and the issues that caused them), the prediction and target, a "drift over time"
+chart when a history of windows is given, a table of every feature sorted by drift, and
+reference-vs-current charts for the :data:`CHARTED` most drifted features only, so a report
+on 1,000 columns stays a few hundred kilobytes::
 
     html = render_drift_report(report, history=[{"window": "2026-12-01", ...}, ...])
     Path("drift.html").write_text(html)
@@ -24,6 +25,7 @@ from typing import Any
 from mlcycle._html import BASE_CSS
 from mlcycle._version import __version__
 from mlcycle.exceptions import bad_parameter
+from mlcycle.predlog import COLUMNS
 
 __all__ = ["CHARTED", "render_drift_report", "report_json"]
 
@@ -58,6 +60,7 @@ def render_drift_report(
     *,
     history: Sequence[Mapping[str, Any]] | None = None,
     title: str = "Drift report",
+    refused: Mapping[str, Any] | None = None,
 ) -> str:
     """The drift report as one HTML document.
 
@@ -65,6 +68,8 @@ def render_drift_report(
     time window, oldest first, with a ``window`` (or ``start``) label and any of
     ``share_drifted``, ``max_psi``, ``multivariate_auc`` and ``anomaly_share``; a full
     drift report dict per window works too. Each series present is drawn over time.
+    ``refused`` is a refusal summary's ``to_dict()`` (``mlcycle monitor`` passes it): the
+    refused rows and share join the summary tiles, with a section per window and issue.
     """
     data = _as_dict(report, "render_drift_report()")
     features = sorted(data.get("features") or [], key=_drift_order)
@@ -78,7 +83,8 @@ def render_drift_report(
         f"significance level {_num(data.get('alpha'))}, p-values adjusted for "
         "the number of features (Benjamini-Hochberg)</p>",
         _verdict(data, features),
-        _summary(data, features),
+        _summary(data, features, refused),
+        _refused(refused),
         _notes(data),
         _outputs(data),
         _history(history),
@@ -120,7 +126,11 @@ def _verdict(data: Mapping[str, Any], features: list[Mapping[str, Any]]) -> str:
     return f"<div class='box bad'><b>Drift detected</b>: {'; '.join(reasons)}.</div>"
 
 
-def _summary(data: Mapping[str, Any], features: list[Mapping[str, Any]]) -> str:
+def _summary(
+    data: Mapping[str, Any],
+    features: list[Mapping[str, Any]],
+    refused: Mapping[str, Any] | None = None,
+) -> str:
     drifted = sum(1 for f in features if f.get("drifted"))
     share = data.get("share_drifted")
     if share is None and features:
@@ -136,6 +146,9 @@ def _summary(data: Mapping[str, Any], features: list[Mapping[str, Any]]) -> str:
     if multi:
         verdict = " (drift)" if multi.get("drifted") else ""
         tiles.append(("multivariate AUC", f"{_num(multi.get('auc'))}{verdict}"))
+    if refused is not None:
+        tiles.append(("refused rows", _count(refused.get("refused_rows"))))
+        tiles.append(("refused share", _pct(refused.get("refused_share"))))
     cells = "".join(
         f"<div class='tile'><span class='muted'>{k}</span><b>{_e(v)}</b></div>" for k, v in tiles
     )
@@ -150,6 +163,38 @@ def _summary(data: Mapping[str, Any], features: list[Mapping[str, Any]]) -> str:
             "(reference vs current)</p></div>"
         )
     return out
+
+
+def _refused(refused: Mapping[str, Any] | None) -> str:
+    """Rows refused for breaking the schema: share per window and the issues behind them."""
+    if not refused or not refused.get("refused_rows"):
+        return ""
+    windows = list(refused.get("windows") or [])
+    chart = ""
+    if windows:
+        labels = [_window_label(w, i) for i, w in enumerate(windows)]
+        shares = [_float(w.get("refused_share")) for w in windows]
+        line = _line(labels, shares, (0.0, None), None)
+        chart = f"<div class='card'><h3>Share of rows refused</h3>{line}</div>"
+    c = COLUMNS
+    rows = "".join(
+        f"<tr><td>{_e(i.get(c.code))}</td><td>{_e(i.get(c.column) or '(whole row)')}</td>"
+        f"<td class='n'>{_count(i.get(c.issues))}</td><td class='n'>{_count(i.get('requests'))}"
+        "</td></tr>"
+        for i in list(refused.get("issues") or [])[:20]
+    )
+    table = (
+        "<table><tr><th>issue</th><th>column</th><th>issues</th><th>requests</th></tr>"
+        f"{rows}</table>"
+        if rows
+        else ""
+    )
+    return (
+        f"<h2>Refused rows</h2><div class='box'><p>{_count(refused.get('refused_rows'))} "
+        f"row(s) in {_count(refused.get('refused_requests'))} request(s) were refused for "
+        f"breaking the model's schema ({_pct(refused.get('refused_share'))} of the rows "
+        f"sent).</p>{table}</div><div class='cards'>{chart}</div>"
+    )
 
 
 def _notes(data: Mapping[str, Any]) -> str:

@@ -32,6 +32,7 @@ from fastapi.responses import PlainTextResponse, Response
 
 from mlcycle._version import __version__
 from mlcycle.exceptions import MlcycleError, error_status
+from mlcycle.predlog import PRIMARY
 from mlcycle.serving import _handlers as handlers
 from mlcycle.serving import _openapi as api
 from mlcycle.serving._batcher import MicroBatcher
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
 
     from mlcycle.registry import ModelVersion, Workspace
-    from mlcycle.serving._predlog import FeedbackLog, PredictionLog
+    from mlcycle.serving._predlog import FeedbackLog, PredictionLog, RefusalLog
 
 __all__ = ["ServerState", "create_app"]
 
@@ -124,6 +125,7 @@ class ServerState:
         self.verifier: Any = None
         self.prediction_log: PredictionLog | None = None
         self.feedback_log: FeedbackLog | None = None
+        self.refusal_log: RefusalLog | None = None
         self.in_flight = 0
         self.ready = False
         self._stop = threading.Event()
@@ -154,7 +156,7 @@ class ServerState:
         requests = [
             (rid, job.n_rows, (done - started) * 1000, alias, role)
             for job in jobs
-            for rid, started, alias, role, _ in [job.tag or ("", done, None, "primary", False)]
+            for rid, started, alias, role, _ in [job.tag or ("", done, None, PRIMARY, False)]
         ]
         log.append(
             model=model.name, version=model.version, classes=model.classes, requests=requests,
@@ -235,13 +237,18 @@ class ServerState:
                 logger.exception("the alias watcher failed once; retrying")
 
     def start(self) -> None:
-        from mlcycle.serving._predlog import FeedbackLog, PredictionLog
+        from mlcycle.predlog import feedback_root, predictions_root, refused_root
+        from mlcycle.serving._predlog import FeedbackLog, PredictionLog, RefusalLog
 
         home = self.workspace.ensure_home()
         if self.config.log_predictions:
-            self.prediction_log = PredictionLog(home / "predictions", sample=self.config.log_sample)
+            self.prediction_log = PredictionLog(
+                predictions_root(home), sample=self.config.log_sample
+            )
             self.prediction_log.start()
-        self.feedback_log = FeedbackLog(home / "feedback")
+            self.refusal_log = RefusalLog(refused_root(home))
+            self.refusal_log.start()
+        self.feedback_log = FeedbackLog(feedback_root(home))
         self.feedback_log.start()
         if self.config.auth:
             from mlcycle.serving._auth import KeyVerifier
@@ -262,7 +269,7 @@ class ServerState:
             await slot.batcher.drain()
         if self._watcher is not None:
             self._watcher.join(timeout=10)
-        for log in (self.prediction_log, self.feedback_log):
+        for log in (self.prediction_log, self.refusal_log, self.feedback_log):
             if log is not None:
                 log.close()
 

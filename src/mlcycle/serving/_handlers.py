@@ -7,14 +7,17 @@ orjson; a refused request raises :class:`RequestError`, which the caller turns i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from fastapi import Request
 from fastapi.responses import Response
 
+from mlcycle.predlog import PRIMARY, SHADOW, FeedbackRecord, RefusalRecord
 from mlcycle.serving._input import MAX_ROWS, RequestError, parse_json, rows_of
 
 if TYPE_CHECKING:
@@ -81,11 +84,12 @@ async def predict(state: ServerState, name: str, request: Request) -> Response:
     model = current(slot)
     info = request.scope["mlcycle"]
     info["model"], info["version"], info["rows"] = name, str(model.version), n_rows
-    checked = model.compiled.check(columns, n_rows, names)
     request_id = info["request_id"]
     log = state.prediction_log
     sampled = log is not None and log.sampled()
-    tag = (request_id, started, slot.target, "primary", sampled)
+    with _refusals_logged(state, model, slot.target, PRIMARY, request_id, n_rows, sampled):
+        checked = model.compiled.check(columns, n_rows, names)
+    tag = (request_id, started, slot.target, PRIMARY, sampled)
     try:
         async with asyncio.timeout(state.config.request_timeout):
             outputs = await slot.batcher.submit(model, checked, n_rows, tag)
@@ -108,7 +112,7 @@ async def predict(state: ServerState, name: str, request: Request) -> Response:
     if outputs.anomaly is not None:
         answer["anomaly_scores"] = outputs.anomaly
         answer["anomalous"] = (outputs.anomaly > model.anomaly_threshold).tolist()
-    state.metrics.count_rows(name, str(model.version), "primary", n_rows)
+    state.metrics.count_rows(name, str(model.version), PRIMARY, n_rows)
     if route.shadow is not None and route.shadow.model is not None:
         task = asyncio.get_running_loop().create_task(
             _shadow(state, name, route.shadow, columns, n_rows, names, request_id, sampled)
@@ -131,14 +135,39 @@ async def _shadow(
     model = slot.model
     if model is None:
         return
-    tag = (request_id, time.perf_counter(), slot.target, "shadow", log_it)
+    tag = (request_id, time.perf_counter(), slot.target, SHADOW, log_it)
     try:
-        checked = model.compiled.check(columns, n_rows, names)
+        with _refusals_logged(state, model, slot.target, SHADOW, request_id, n_rows, log_it):
+            checked = model.compiled.check(columns, n_rows, names)
         await slot.batcher.submit(model, checked, n_rows, tag)
     except Exception as exc:  # the shadow's failures are logged, never answered
         logger.info("shadow %s v%s refused request %s: %s", name, model.version, request_id, exc)
         return
-    state.metrics.count_rows(name, str(model.version), "shadow", n_rows)
+    state.metrics.count_rows(name, str(model.version), SHADOW, n_rows)
+
+
+@contextlib.contextmanager
+def _refusals_logged(
+    state: ServerState,
+    model: ServedModel,
+    alias: str | None,
+    role: str,
+    request_id: str,
+    n_rows: int,
+    sampled: bool,
+) -> Iterator[None]:
+    """Write a schema check's 422 to the refusal log (when the request is sampled)."""
+    try:
+        yield
+    except RequestError as error:
+        log = state.refusal_log
+        if error.status == 422 and sampled and log is not None:
+            record = RefusalRecord.of(
+                request_id=request_id, timestamp=time.time(), alias=alias, role=role,
+                rows=n_rows, issues=error.details,
+            )  # fmt: skip
+            log.append(model=model.name, version=model.version, record=record)
+        raise
 
 
 async def explain(state: ServerState, name: str, request: Request) -> Response:
@@ -200,7 +229,8 @@ async def feedback(state: ServerState, name: str, request: Request) -> Response:
         raise RequestError(413, f"Send at most {MAX_ROWS:,} feedback items per request.")
     model = current(route.slots[0])
     request.scope["mlcycle"].update(model=name, version=str(model.version), rows=len(items))
-    accepted: list[tuple[str, Any]] = []
+    accepted: list[FeedbackRecord] = []
+    now = time.time()
     details = []
     known = None if model.classes is None else {str(c) for c in model.classes}
     for i, item in enumerate(items):
@@ -208,12 +238,12 @@ async def feedback(state: ServerState, name: str, request: Request) -> Response:
         if problem:
             details.append({"row": i, "column": None, "code": "bad_feedback", "message": problem})
         else:
-            accepted.append((item["prediction_id"], item["label"]))
+            accepted.append(FeedbackRecord.of(item["prediction_id"], item["label"], now))
     if details:
         first = details[0]
         raise RequestError(422, f"Feedback item {first['row']}: {first['message']}", details[:100])
     assert state.feedback_log is not None
-    state.feedback_log.append(model=name, items=accepted, timestamp=time.time())
+    state.feedback_log.append(model=name, records=accepted)
     return json_response(
         {"accepted": len(accepted), "request_id": request.scope["mlcycle"]["request_id"]}
     )

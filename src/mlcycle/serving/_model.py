@@ -138,9 +138,9 @@ def load_served_model(
     bundle = load_model(f"{name}/{version.version}", workspace=workspace)
     served = build_served_model(name, version.version, bundle, engine=engine)
     if anomaly_scores:
-        from mlcycle.data import ANOMALY_FILE, anomaly_threshold
+        from mlcycle.data import anomaly_threshold
 
-        served.detector = bundle.load_extra_model(ANOMALY_FILE)
+        served.detector = bundle.anomaly_detector()
         if served.detector is None:
             logger.warning(
                 "%s v%s has no anomaly detector: no anomaly scores", name, served.version

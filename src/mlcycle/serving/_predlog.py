@@ -1,25 +1,16 @@
-"""The prediction log and the feedback log: append-only Parquet, partitioned for scans.
+"""The writers of the prediction, feedback and refusal logs: append-only Parquet.
 
-Layout under the workspace (``$MLCYCLE_HOME``)::
-
-    predictions/model=churn/version=3/date=2026-12-01/part-<time>-<id>.parquet
-    feedback/model=churn/date=2026-12-01/part-<time>-<id>.parquet
-
-One prediction row holds ``prediction_id``, ``request_id``, ``timestamp`` (UTC), ``alias``,
-``role`` (``primary`` or ``shadow``), ``latency_ms``, the inputs as ``input.<column>`` and
-the outputs as ``prediction`` (text), ``prediction_value`` (the number, for regression) and
-``proba.<class>`` (and ``anomaly_score`` when the server scores anomalies); ``model``,
-``version`` and ``date`` are the partition keys, in the path only. Monitoring reads these
-folders with a Parquet scan (pyarrow datasets, ``partitioning="hive"``).
-
-Rows are buffered in memory, turned into Arrow batches by a background thread twenty times
-a second and written every ``flush_seconds`` (or sooner when ``flush_rows`` are waiting);
-each file is written under a temporary name, synced and renamed, so a reader never sees
-half a file. :meth:`close` writes what is left: a graceful stop loses nothing.
+The format (folders, partition keys, columns and their types) is :mod:`mlcycle.predlog`'s;
+this module only writes it. Rows are buffered in memory, turned into Arrow batches by a
+background thread twenty times a second and written every ``flush_seconds`` (or sooner when
+``flush_rows`` are waiting); each file is written under a temporary name, synced and
+renamed, so a reader never sees half a file. :meth:`close` writes what is left: a graceful
+stop loses nothing.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import random
@@ -27,22 +18,28 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from itertools import chain
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["FeedbackLog", "PredictionLog", "partition_dir"]
+from mlcycle.predlog import (
+    COLUMNS,
+    FeedbackRecord,
+    RefusalRecord,
+    day_of,
+    feedback_schema,
+    input_column,
+    partition_dir,
+    prediction_schema,
+    proba_column,
+    refusal_schema,
+)
+
+__all__ = ["FeedbackLog", "PredictionLog", "RefusalLog"]
 
 logger = logging.getLogger("mlcycle.serve")
-
-
-def partition_dir(root: Path, model: str, version: int | None, day: str) -> Path:
-    parts = [f"model={model}"] + ([f"version={version}"] if version is not None else [])
-    return root.joinpath(*parts, f"date={day}")
-
 
 Key = tuple[str, int | None, str]
 Chunk = tuple[tuple[str, ...], list[list[Any]]]  # column names, one list of values each
@@ -77,9 +74,10 @@ class _ParquetAppender:
 
         # the first conversion and write load code paths (~0.2 s with the GIL held): pay
         # for them at start-up, not in the middle of the first requests
-        table = pa.table(
-            {"x": _array("x", [1.0, None]), "t": _array("timestamp", [0.0])[:1].take([0, 0])}
-        )
+        table = pa.table({
+            "x": _array("x", [1.0, None]),
+            "t": _array(COLUMNS.timestamp, [0.0])[:1].take([0, 0]),
+        })  # fmt: skip
         pq.write_table(table, pa.BufferOutputStream())
         self._thread = threading.Thread(target=self._loop, name="mlcycle-log", daemon=True)
         self._thread.start()
@@ -184,20 +182,24 @@ class _ParquetAppender:
         self.flush()
 
 
+@functools.cache
+def _fixed_types() -> dict[str, Any]:
+    """The Arrow type of each fixed column of the logs (the contract's schemas)."""
+    schemas = (prediction_schema(), feedback_schema(), refusal_schema())
+    return {f.name: f.type for schema in schemas for f in schema}
+
+
 def _array(name: str, values: list[Any]) -> Any:
     import pyarrow as pa
 
-    if name == "timestamp":  # seconds since the epoch, as time.time() gave them
+    if name == COLUMNS.timestamp:  # seconds since the epoch, as time.time() gave them
         millis = (np.asarray(values, dtype=np.float64) * 1000).astype(np.int64)
         return pa.array(millis).cast(pa.timestamp("ms", tz="UTC"))
+    fixed = _fixed_types().get(name)
     try:
-        return pa.array(values, from_pandas=True)  # NaN is a missing value
+        return pa.array(values, type=fixed, from_pandas=True)  # NaN is a missing value
     except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed types: keep them as text
         return pa.array([None if v is None else str(v) for v in values], type=pa.string())
-
-
-def _day(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
 
 
 class PredictionLog(_ParquetAppender):
@@ -247,29 +249,38 @@ class PredictionLog(_ParquetAppender):
             probabilities = None if probabilities is None else probabilities[positions]
             anomaly = None if anomaly is None else anomaly[positions]
         n = len(predictions)
+        c = COLUMNS
         chunk: dict[str, list[Any]] = {
-            "prediction_id": [f"{rid}-{i}" for rid, count, *_ in requests for i in range(count)],
-            "request_id": [rid for rid, count, *_ in requests for _ in range(count)],
-            "timestamp": [timestamp] * n,
-            "alias": [a for _, count, _, a, _ in requests for _ in range(count)],
-            "role": [r for _, count, _, _, r in requests for _ in range(count)],
-            "latency_ms": [ms for _, count, ms, *_ in requests for _ in range(count)],
+            c.prediction_id: [f"{rid}-{i}" for rid, count, *_ in requests for i in range(count)],
+            c.request_id: [rid for rid, count, *_ in requests for _ in range(count)],
+            c.timestamp: [timestamp] * n,
+            c.alias: [a for _, count, _, a, _ in requests for _ in range(count)],
+            c.role: [r for _, count, _, _, r in requests for _ in range(count)],
+            c.latency_ms: [ms for _, count, ms, *_ in requests for _ in range(count)],
         }
         for name, values in columns.items():
-            chunk[f"input.{name}"] = values
+            chunk[input_column(name)] = values
         if classes is None:
             values = predictions.astype(float).tolist()
-            chunk["prediction"] = [repr(v) for v in values]
-            chunk["prediction_value"] = values
+            chunk[c.prediction] = [repr(v) for v in values]
+            chunk[c.prediction_value] = values
         else:
-            chunk["prediction"] = [str(v) for v in predictions.tolist()]
-            chunk["prediction_value"] = [None] * n
+            chunk[c.prediction] = [str(v) for v in predictions.tolist()]
+            chunk[c.prediction_value] = [None] * n
             if probabilities is not None:
                 for j, label in enumerate(classes):
-                    chunk[f"proba.{label}"] = probabilities[:, j].tolist()
+                    chunk[proba_column(label)] = probabilities[:, j].tolist()
         if anomaly is not None:
-            chunk["anomaly_score"] = anomaly.tolist()
-        self._add((model, version, _day(timestamp)), chunk, n)
+            chunk[c.anomaly_score] = anomaly.tolist()
+        self._add((model, version, day_of(timestamp)), chunk, n)
+
+
+def _columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """Records' rows (one dict each, the same keys) as one list per column; the timestamp
+    as seconds since the epoch, as the appender takes it."""
+    chunk = {name: [row[name] for row in rows] for name in rows[0]}
+    chunk[COLUMNS.timestamp] = [moment.timestamp() for moment in chunk[COLUMNS.timestamp]]
+    return chunk
 
 
 class FeedbackLog(_ParquetAppender):
@@ -278,17 +289,18 @@ class FeedbackLog(_ParquetAppender):
     def __init__(self, root: Path, *, flush_seconds: float = 5.0) -> None:
         super().__init__(root, flush_seconds=flush_seconds, flush_rows=10_000)
 
-    def append(self, *, model: str, items: list[tuple[str, Any]], timestamp: float) -> None:
-        n = len(items)
-        chunk: dict[str, list[Any]] = {
-            "prediction_id": [pid for pid, _ in items],
-            "timestamp": [timestamp] * n,
-            "label": [str(label) for _, label in items],
-            "label_value": [
-                float(label)
-                if isinstance(label, int | float) and not isinstance(label, bool)
-                else None
-                for _, label in items
-            ],
-        }
-        self._add((model, None, _day(timestamp)), chunk, n)
+    def append(self, *, model: str, records: Sequence[FeedbackRecord]) -> None:
+        """Log the labels of one request (their day is the first record's)."""
+        if records:
+            day = day_of(records[0].timestamp)
+            self._add((model, None, day), _columns([r.to_row() for r in records]), len(records))
+
+
+class RefusalLog(_ParquetAppender):
+    """Requests the server refused for their rows (422), counted per issue code and column."""
+
+    def __init__(self, root: Path, *, flush_seconds: float = 5.0) -> None:
+        super().__init__(root, flush_seconds=flush_seconds, flush_rows=10_000)
+
+    def append(self, *, model: str, version: int, record: RefusalRecord) -> None:
+        self._add((model, version, day_of(record.timestamp)), _columns([record.to_row()]), 1)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
+    from mlcycle.bundle import MonitoringReference
     from mlcycle.registry import ModelVersion
     from mlcycle.schema import Schema
     from mlcycle.training._plan import TrainPlan, TrainTable
@@ -70,18 +71,12 @@ def _reference_profile(profile: Any, columns: list[str]) -> dict[str, Any]:
     }
 
 
-def _monitoring_extras(
-    result: TrainResult,
-    train_frame: pd.DataFrame,
-    schema: Schema,
-    kinds: dict[str, str],
-    files: dict[str, bytes],
-) -> tuple[dict[str, Any] | None, list[str]]:
+def _monitoring_reference(
+    result: TrainResult, train_frame: pd.DataFrame, schema: Schema, kinds: dict[str, str]
+) -> tuple[MonitoringReference | None, list[str]]:
     """What monitoring compares live traffic with, computed once at training time
-    (:func:`mlcycle.data.monitoring_reference`: the drift reference, returned, and the
-    reference sample and anomaly detector, added to ``files``), with the notes to add to
-    the result. A failure here costs monitoring, never the model: it is noted and training
-    goes on."""
+    (:func:`mlcycle.data.monitoring_reference`), with the notes to add to the result. A
+    failure here costs monitoring, never the model: it is noted and training goes on."""
     from mlcycle.data import monitoring_reference
 
     try:
@@ -96,8 +91,7 @@ def _monitoring_extras(
         )
     except Exception as exc:  # monitoring extras must never cost the model
         return None, [f"No drift reference or anomaly detector in the bundle: {exc}"]
-    files.update(reference.files)
-    return reference.drift, []
+    return reference, []
 
 
 def _params(result: TrainResult, search: str, cv: int, workers: int) -> dict[str, Any]:
@@ -189,9 +183,9 @@ def record(
         if evaluation is not None:
             files["evaluation.json"] = json.dumps(evaluation, allow_nan=False).encode()
         reference = _reference_profile(table.profile, columns)
+        monitoring, notes = None, []
         if plan.name is not None:
-            extras = _monitoring_extras(result, train_frame, schema, prepared.kinds, files)
-            reference["drift"], notes = extras[0], extras[1]
+            monitoring, notes = _monitoring_reference(result, train_frame, schema, prepared.kinds)
         html = None
         if plan.card:
             from mlcycle.training._card import render_card
@@ -202,9 +196,10 @@ def record(
             files["model_card.html"] = html.replace("{{version}}", "this bundle").encode()
         version = None
         if plan.name is not None:
-            version = register_bundle(
-                result, plan, parent, schema, metrics, params, lineage, reference, files
+            contents = BundleContents(
+                schema, metrics, params, lineage, reference, files, monitoring
             )
+            version = register_bundle(result, plan, parent, contents)
             if html is not None:  # the version is known now: put it in the card on disk
                 html = html.replace("{{version}}", f"v{version.version}")
         card_path = None if html is None else _save_card(html, plan, result, parent)
@@ -233,16 +228,21 @@ def _lineage(result: TrainResult, prepared: Prepared) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class BundleContents:
+    """What the trained model's bundle carries besides the model and its decision rule."""
+
+    schema: Schema
+    metrics: dict[str, float]
+    params: dict[str, Any]
+    lineage: dict[str, Any]
+    reference_profile: dict[str, Any]
+    extra_files: dict[str, bytes]
+    monitoring: MonitoringReference | None
+
+
 def register_bundle(
-    result: TrainResult,
-    plan: TrainPlan,
-    parent: Any,
-    schema: Schema,
-    metrics: dict[str, float],
-    params: dict[str, Any],
-    lineage: dict[str, Any],
-    reference: dict[str, Any],
-    files: dict[str, bytes],
+    result: TrainResult, plan: TrainPlan, parent: Any, contents: BundleContents
 ) -> ModelVersion:
     """Register the model as a new version of ``plan.name`` under the parent run."""
     from mlcycle.registry import register_model
@@ -255,14 +255,15 @@ def register_bundle(
         alias=plan.alias,
         description=f"mlcycle.train: {result.best_family} "
         f"({result.metric} {result.cv_score:.4f} cv)",
-        schema=schema,
+        schema=contents.schema,
         decision=result.decision,
-        metrics=metrics,
-        params=params,
-        lineage=lineage,
+        metrics=contents.metrics,
+        params=contents.params,
+        lineage=contents.lineage,
         explanation=None if result.importance is None else result.importance.to_dict(),
-        reference_profile=reference,
-        extra_files=files,
+        reference_profile=contents.reference_profile,
+        extra_files=contents.extra_files,
+        monitoring=contents.monitoring,
     )
 
 
