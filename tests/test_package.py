@@ -28,7 +28,7 @@ PUBLIC = [
     "mlcycle.exceptions",
 ]
 
-# Lower number = lower layer (ARCHITECTURE.md). A module may import only from layers <= its own.
+# Lower number = lower layer (docs/architecture.md). A module may import only from layers <= its own.
 LAYERS = {
     "_version": 0,
     "_lazy": 0,
@@ -89,7 +89,7 @@ def test_layers_import_downward_only() -> None:
         own = _layer_of(
             module if relative.name != "__init__" or len(relative.parts) > 2 else "mlcycle"
         )
-        assert own is not None, f"{module} is in no layer: add it to LAYERS (ARCHITECTURE.md)"
+        assert own is not None, f"{module} is in no layer: add it to LAYERS (docs/architecture.md)"
         for node in ast.walk(ast.parse(path.read_text())):
             targets = []
             if isinstance(node, ast.Import):
