@@ -248,7 +248,6 @@ def write_bundle(
     extras: dict[str, Any] = dict(extra_files or {})
     _check_write_args(target, schema, sidecars, extras)
     flavour = detect_flavour(model)
-    rule = _decision(model, decision, decision_threshold)
     _monitoring_files(monitoring, sidecars, extras)
     auto_lineage: dict[str, Any] = {"packages": _package_versions(model, flavour)}
     for key, value in (lineage or {}).items():
@@ -258,6 +257,7 @@ def write_bundle(
             auto_lineage[key] = value
     sidecars["lineage"] = auto_lineage
     saved = flavour.save(model, schema)
+    rule = _decision(flavour.predictor(model, saved, schema), decision, decision_threshold)
     contents: dict[str, bytes] = dict(saved.files)
     if schema is not None:
         contents["schema.json"] = canonical_json(schema.to_dict(), "schema")

@@ -298,3 +298,27 @@ def test_loading_a_bundle_imports_neither_training_nor_serving() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_rows_out_of_order_answer_the_same_and_text_numbers_are_one_clear_error(
+    tmp_path: Path,
+) -> None:
+    from mlcycle.exceptions import SchemaError
+
+    case = _family_case("linear", "binary")
+    bundle = _write(case, tmp_path / "b")
+    shuffled = case.X[["plan", "income", "age"]]
+    np.testing.assert_array_equal(
+        bundle.predict_outputs(shuffled).probabilities,
+        bundle.predict_outputs(case.X).probabilities,
+    )
+    as_text = case.X.head(5).astype({"age": str})
+    with pytest.raises(SchemaError, match="age"):
+        bundle.predict_outputs(as_text)
+    records = case.X.head(5).to_dict(orient="records")
+    np.testing.assert_allclose(
+        bundle.predict_outputs(records).probabilities,
+        bundle.predict_outputs(case.X.head(5)).probabilities,
+        rtol=0,
+        atol=1e-12,
+    )

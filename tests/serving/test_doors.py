@@ -79,3 +79,38 @@ def test_five_doors_give_identical_labels_and_probabilities(live, clean_env: Pat
     # a door that ignored the threshold would disagree exactly on the rows in between
     argmax = np.asarray(bundle.decision.classes)[np.argmax(proba_sdk, axis=1)]
     assert (argmax != labels_sdk).sum() == between.sum()
+
+
+def test_a_bundle_stored_as_onnx_registers_serves_and_answers_like_its_source(
+    live, clean_env: Path
+) -> None:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from mlcycle.data import build_preparer
+    from mlcycle.flavours import to_onnx
+    from mlcycle.schema import Schema
+
+    frame = _churn()
+    X, y = frame.drop(columns="churned"), frame["churned"]
+    source = make_pipeline(build_preparer(X, task="binary"), LogisticRegression(max_iter=500))
+    source.fit(X, y)
+    schema = Schema.from_dataframe(X)
+    version = mlcycle.register_model(
+        "churn-onnx", to_onnx(source, schema), schema=schema, alias="production",
+        decision_threshold=0.4,
+    )  # fmt: skip
+    bundle = mlcycle.load_model("churn-onnx@production")
+    assert bundle.flavour == "onnx" and version.version == 1
+    out = bundle.predict_outputs(X)
+    np.testing.assert_allclose(out.probabilities, source.predict_proba(X), rtol=0, atol=1e-5)
+    assert list(out.labels) == list(np.where(out.probabilities[:, 1] >= 0.4, "yes", "no"))
+
+    server = live(["churn-onnx@production"], log_predictions=False)
+    with server.client() as client:
+        info = client.get("/v1/models/churn-onnx").json()["targets"]["production"]
+        records = X.head(50).to_dict(orient="records")
+        answer = client.post("/v1/models/churn-onnx/predict", json={"records": records}).json()
+    assert info["engine"] == "onnx" and "own ONNX graph" in info["engine_note"]
+    assert answer["predictions"] == list(out.labels[:50])
+    np.testing.assert_allclose(answer["probabilities"], out.probabilities[:50], atol=1e-6)

@@ -82,6 +82,11 @@ class Flavour(ABC):
     def load(self, read: Reader, info: dict[str, Any], schema: Schema | None) -> Any:
         """The model rebuilt from the files ``save`` wrote."""
 
+    def predictor(self, model: Any, saved: SavedModel, schema: Schema | None) -> Any:
+        """What answers for ``model`` (its classes decide the decision rule): the model
+        itself, or for a flavour whose models are files (ONNX) the loaded ``saved``."""
+        return model
+
     def describe(self, model: Any) -> dict[str, Any]:
         """What was saved, for people: the model's class and its classes if any."""
         classes = getattr(model, "classes_", None)

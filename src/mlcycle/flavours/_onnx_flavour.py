@@ -112,6 +112,9 @@ class OnnxFlavour(Flavour):
                 raise BundleError(f"The ONNX graph cannot be loaded: {exc}.") from exc
             raise
 
+    def predictor(self, model: Any, saved: SavedModel, schema: Schema | None) -> Any:
+        return self.load(saved.files.__getitem__, saved.info, schema)
+
     def describe(self, model: Any) -> dict[str, Any]:
         classes = getattr(model, "classes_", None)
         return {"class": "onnx graph", "classes": None if classes is None else len(classes)}
