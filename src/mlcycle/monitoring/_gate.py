@@ -604,7 +604,7 @@ def fresh_data(
     import pandas as pd
 
     from mlcycle.data import load, split
-    from mlcycle.exceptions import DataError, SchemaError
+    from mlcycle.exceptions import SchemaError
 
     if not isinstance(data, pd.DataFrame | str) and not hasattr(data, "__fspath__"):
         raise BadParameterError(
