@@ -9,11 +9,11 @@ import pytest
 
 import mlcycle
 from mlcycle.exceptions import (
+    BadParameterError,
     ConflictError,
     FilterError,
     InvalidNameError,
     NotFoundError,
-    StoreError,
 )
 from mlcycle.registry import Run, RunStatus, Store, Workspace
 
@@ -81,7 +81,7 @@ def test_run_gets_a_generated_name(store: Store) -> None:
 
 def test_a_run_cannot_be_ended_as_running(store: Store) -> None:
     run = store.create_run("churn", user=USER)
-    with pytest.raises(StoreError, match="Cannot end a run as 'RUNNING'"):
+    with pytest.raises(BadParameterError, match="Cannot end a run as 'RUNNING'"):
         store.end_run(run.id, RunStatus.RUNNING)
     assert store.get_run(run.id).status == "RUNNING"
 
@@ -140,7 +140,7 @@ def test_params_are_immutable_through_the_sdk(workspace: Workspace) -> None:
 
 def test_overlong_param_is_refused_with_advice(store: Store) -> None:
     run = store.create_run("churn", user=USER)
-    with pytest.raises(StoreError, match=r"limit is 6000. Log long values as an artifact"):
+    with pytest.raises(BadParameterError, match=r"limit is 6000. Log long values as an artifact"):
         store.log_batch(run.id, params={"blob": "x" * 6001})
 
 
@@ -341,7 +341,7 @@ def test_search_reports_bad_filters_and_arguments(store: Store, runs: dict[str, 
         store.search_runs(filter="metrics.auc >> 1")
     with pytest.raises(FilterError, match="Unknown run attribute 'colour'"):
         store.search_runs(order_by=["colour DESC"])
-    with pytest.raises(StoreError, match="'max_results' parameter of search_runs"):
+    with pytest.raises(BadParameterError, match="'max_results' parameter of search_runs"):
         store.search_runs(max_results=0)
     with pytest.raises(FilterError, match="Page token 'garbage' is not valid"):
         store.search_runs(page_token="garbage")

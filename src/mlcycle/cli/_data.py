@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from mlcycle.cli._app import _emit_json, _errors, app, err, out
-from mlcycle.exceptions import MlcycleError
+from mlcycle.exceptions import BadParameterError, NotFoundError
 
 
 def _show_warnings(frame: object) -> None:
@@ -83,7 +83,7 @@ def validate(
     from mlcycle.schema import Schema
 
     if schema is None and rules is None:
-        raise MlcycleError("validate needs --schema, --rules or both.")
+        raise BadParameterError("validate needs --schema, --rules or both.")
     frame = load(data)
     _show_warnings(frame)
     parsed_schema = None
@@ -91,7 +91,7 @@ def validate(
         try:
             parsed_schema = Schema.from_json(schema.read_text(encoding="utf-8"))
         except OSError as exc:
-            raise MlcycleError(f"Cannot read the schema {schema}: {exc.strerror}.") from exc
+            raise NotFoundError(f"Cannot read the schema {schema}: {exc.strerror}.") from exc
     parsed_rules = load_rules(rules) if rules is not None else None
     report = run_validation(frame, parsed_schema, parsed_rules)
     if as_json:
@@ -121,7 +121,9 @@ def anonymize(
     for item in plan or []:
         column, sep, action = item.partition("=")
         if not sep or not column or not action:
-            raise MlcycleError(f"--plan {item!r} must look like COLUMN=ACTION, e.g. email=hash.")
+            raise BadParameterError(
+                f"--plan {item!r} must look like COLUMN=ACTION, e.g. email=hash."
+            )
         actions[column] = action
     frame = load(data)
     _show_warnings(frame)
@@ -132,7 +134,7 @@ def anonymize(
     elif suffix in (".csv", ".tsv", ".txt"):
         result.to_csv(output, index=False, sep="\t" if suffix == ".tsv" else ",")
     else:
-        raise MlcycleError(f"Output {output} must end in .csv, .tsv or .parquet.")
+        raise BadParameterError(f"Output {output} must end in .csv, .tsv or .parquet.")
     if as_json:
         _emit_json(report.to_dict())
     else:

@@ -52,9 +52,9 @@ def monitor(
     report = run_monitor(model, since=since, window=window, rules=rules, server=server)
     if prometheus_rules is not None:
         if rules is None:
-            from mlcycle.exceptions import MlcycleError
+            from mlcycle.exceptions import BadParameterError
 
-            raise MlcycleError("--prometheus-rules needs --rules: the rules to export.")
+            raise BadParameterError("--prometheus-rules needs --rules: the rules to export.")
         prometheus_rules.write_text(
             to_prometheus(load_rules(rules), report.model), encoding="utf-8"
         )

@@ -20,7 +20,7 @@ from mlcycle.cli._app import (
     out,
     run_app,
 )
-from mlcycle.exceptions import MlcycleError
+from mlcycle.exceptions import BadParameterError
 
 
 # -- runs ---------------------------------------------------------------------------------
@@ -106,7 +106,7 @@ def _find_run(run_id: str) -> Any:
             raise
         page = store.search_runs(filter=f"id like '{run_id}%'", max_results=2, include_deleted=True)
         if len(page.runs) > 1:
-            raise MlcycleError(
+            raise BadParameterError(
                 f"Run id prefix '{run_id}' is ambiguous; give more characters."
             ) from None
         if len(page.runs) == 1:
@@ -176,7 +176,7 @@ def compare(
 ) -> None:
     """Compare runs side by side: params and metrics, differences highlighted."""
     if len(run_ids) < 2:
-        raise MlcycleError("compare needs at least two run ids.")
+        raise BadParameterError("compare needs at least two run ids.")
     found = [_find_run(r) for r in run_ids]
     if as_json:
         _emit_json([r.to_dict() for r in found])

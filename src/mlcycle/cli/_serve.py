@@ -105,14 +105,14 @@ def serve(
 
 def _routes(args: list[str], names: list[str]) -> tuple[list[str], dict[str, str]]:
     """Pair ``--route NAME SPEC``: the shell gives SPEC (it has '=') as a positional."""
-    from mlcycle.exceptions import MlcycleError
+    from mlcycle.exceptions import BadParameterError
 
     specs = [a for a in args if "=" in a]
     refs = [a for a in args if "=" not in a]
     routes = dict(_pair(n, "--route") for n in names if "=" in n)
     bare = [n for n in names if "=" not in n]
     if len(bare) != len(specs):
-        raise MlcycleError(
+        raise BadParameterError(
             "Each --route takes a name and a split, e.g. --route churn production=90,canary=10."
         )
     routes.update(zip(bare, specs, strict=True))
@@ -120,11 +120,11 @@ def _routes(args: list[str], names: list[str]) -> tuple[list[str], dict[str, str
 
 
 def _pair(text: str, option: str) -> tuple[str, str]:
-    from mlcycle.exceptions import MlcycleError
+    from mlcycle.exceptions import BadParameterError
 
     name, sep, value = text.partition("=")
     if not sep or not name or not value:
-        raise MlcycleError(
+        raise BadParameterError(
             f"{option} takes NAME=VALUE (e.g. {option} churn=production=90,canary=10); "
             f"got {text!r}."
         )

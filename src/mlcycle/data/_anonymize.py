@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 
 from mlcycle.data._pii import PiiFinding, as_text, column_tokens, detect_pii, mask_value
-from mlcycle.exceptions import ConfigError, MlcycleError, SchemaError
+from mlcycle.exceptions import BadParameterError, ConfigError, SchemaError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -240,7 +240,7 @@ def _checked_plan(plan: dict[str, str], names: dict[str, Any]) -> dict[str, str]
         normal = str(action).strip().lower()
         normal = _ALIASES.get(normal, normal)
         if normal not in ACTIONS:
-            raise MlcycleError(
+            raise BadParameterError(
                 f"Unknown anonymisation action {action!r} for column '{column}'. "
                 f"Valid actions: {', '.join(ACTIONS)}."
             )
@@ -320,7 +320,7 @@ def _generalizer(series: pd.Series, column: str, kind: str | None) -> tuple[Rewr
     """
     dtype = series.dtype
     if pd.api.types.is_bool_dtype(dtype):
-        raise MlcycleError(
+        raise BadParameterError(
             f"Column '{column}' is boolean and cannot be generalised; use keep, mask or drop."
         )
     if pd.api.types.is_datetime64_any_dtype(dtype):
@@ -340,7 +340,7 @@ def _generalizer(series: pd.Series, column: str, kind: str | None) -> tuple[Rewr
         return _each(_postcode), "postcodes to their prefix"
     if len(sample) and _parse_dates(sample.to_numpy(dtype=object)).notna().mean() >= _FIT:
         return _months, "dates to year-month"
-    raise MlcycleError(
+    raise BadParameterError(
         f"Column '{column}' cannot be generalised: generalize works on numbers (bands), "
         "dates (year-month), IP addresses (network) and postcodes (prefix). "
         "Use mask, hash or drop for it instead."

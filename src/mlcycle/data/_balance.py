@@ -22,7 +22,7 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 from sklearn.utils.class_weight import compute_class_weight
 
-from mlcycle.exceptions import MlcycleError
+from mlcycle.exceptions import BadParameterError, DataError
 
 __all__ = ["SAMPLERS", "class_weights", "inference_pipeline", "make_sampler", "training_pipeline"]
 
@@ -46,9 +46,9 @@ def class_weights(y: Any) -> dict[Any, float]:
     """
     labels = pd.Series(np.asarray(y).ravel() if not isinstance(y, pd.Series) else y)
     if labels.empty:
-        raise MlcycleError("class_weights() needs at least one label. Got an empty target.")
+        raise DataError("class_weights() needs at least one label. Got an empty target.")
     if labels.isna().any():
-        raise MlcycleError(
+        raise DataError(
             f"The target has {int(labels.isna().sum())} missing values. Drop those rows "
             "before computing class weights."
         )
@@ -71,12 +71,12 @@ def make_sampler(method: str | None, *, seed: int = 0, task: str = "binary") -> 
     (numeric features); they need more rows in the smallest class than neighbours (5).
     """
     if task not in _TASKS:
-        raise MlcycleError(
+        raise BadParameterError(
             "The 'task' parameter of make_sampler() must be 'binary', 'multiclass' or "
             f"'regression'. Got {task!r} instead."
         )
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-        raise MlcycleError(
+        raise BadParameterError(
             f"The 'seed' parameter of make_sampler() must be an integer. Got {seed!r} instead."
         )
     if method is None:
@@ -85,12 +85,12 @@ def make_sampler(method: str | None, *, seed: int = 0, task: str = "binary") -> 
     if key == "none":
         return None
     if key not in SAMPLERS:
-        raise MlcycleError(
+        raise BadParameterError(
             "The 'method' parameter of make_sampler() must be one of none, "
             f"{', '.join(SAMPLERS)}. Got {method!r} instead."
         )
     if task == "regression":
-        raise MlcycleError(
+        raise BadParameterError(
             f"Resampling ({method!r}) balances classes; it does not apply to a regression "
             "target. Use method=None."
         )
@@ -114,14 +114,14 @@ def training_pipeline(preparer: Any, estimator: Any, *, sampler: Any = None) -> 
         ("estimator", estimator, "fit"),
     ):
         if not hasattr(step, method):
-            raise MlcycleError(
+            raise BadParameterError(
                 f"The '{name}' parameter of training_pipeline() must be a scikit-learn "
                 f"object with {method}(). Got {type(step).__name__} instead."
             )
     if sampler is None:
         return Pipeline([("prepare", preparer), ("model", estimator)])
     if not hasattr(sampler, "fit_resample"):
-        raise MlcycleError(
+        raise BadParameterError(
             "The 'sampler' parameter of training_pipeline() must be an imbalanced-learn "
             f"sampler (see make_sampler()) or None. Got {type(sampler).__name__} instead."
         )
@@ -137,7 +137,7 @@ def inference_pipeline(model: Pipeline) -> Pipeline:
     fitted step objects (not copies) and contains no imbalanced-learn type.
     """
     if not isinstance(model, Pipeline):
-        raise MlcycleError(
+        raise BadParameterError(
             "The 'model' parameter of inference_pipeline() must be a Pipeline. "
             f"Got {type(model).__name__} instead."
         )

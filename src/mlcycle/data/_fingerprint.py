@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlcycle.exceptions import MlcycleError
+from mlcycle.exceptions import BadParameterError
 
 __all__ = ["fingerprint"]
 
@@ -36,7 +36,7 @@ def fingerprint(df: pd.DataFrame, schema: object | None = None) -> str:
     True
     """
     if not isinstance(df, pd.DataFrame):
-        raise MlcycleError(
+        raise BadParameterError(
             "The 'df' parameter of fingerprint() must be a pandas DataFrame. "
             f"Got {type(df).__name__} instead."
         )
@@ -51,7 +51,7 @@ def fingerprint(df: pd.DataFrame, schema: object | None = None) -> str:
     if schema is not None:
         to_json = getattr(schema, "to_json", None)
         if to_json is None:
-            raise MlcycleError(
+            raise BadParameterError(
                 "The 'schema' parameter of fingerprint() must be an mlcycle Schema (an object "
                 f"with to_json()). Got {type(schema).__name__} instead."
             )

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from mlcycle.exceptions import MlcycleError
+from mlcycle.exceptions import BadParameterError, DataError
 
 __all__ = ["LeakageSuspect", "association", "leakage_suspects", "task_of"]
 
@@ -102,12 +102,12 @@ def leakage_suspects(
     ['grams']
     """
     if target not in df.columns:
-        raise MlcycleError(
+        raise DataError(
             f"The target column '{target}' is not in the data. "
             f"Columns: {', '.join(map(str, df.columns))}."
         )
     if not isinstance(sample, int) or sample < 10:
-        raise MlcycleError(
+        raise BadParameterError(
             f"The 'sample' parameter of leakage_suspects() must be an integer >= 10. "
             f"Got {sample!r} instead."
         )

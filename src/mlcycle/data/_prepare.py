@@ -39,7 +39,7 @@ from mlcycle.estimators import (
     boolean_mapping,
     category_tokens,
 )
-from mlcycle.exceptions import MlcycleError
+from mlcycle.exceptions import BadParameterError, DataError
 from mlcycle.exceptions import bad_parameter as _invalid
 from mlcycle.exceptions import is_integer as _is_int
 
@@ -155,7 +155,7 @@ def _resolve_kinds(
         resolved = {str(c): str(getattr(k, "value", k)) for c, k in kinds.items()}
         absent = [c for c in resolved if c not in df.columns]
         if absent:
-            raise MlcycleError(
+            raise BadParameterError(
                 f"The 'kinds' parameter of build_preparer() names column '{absent[0]}', which "
                 f"is not in the data. Columns: {', '.join(map(str, df.columns))}."
             )
@@ -165,7 +165,7 @@ def _resolve_kinds(
     bad = {c: k for c, k in resolved.items() if k not in KINDS}
     if bad:
         column, kind = next(iter(bad.items()))
-        raise MlcycleError(
+        raise BadParameterError(
             f"Column '{column}' has an unknown kind {kind!r}. Kinds: {', '.join(KINDS)}."
         )
     return {c: resolved[c] for c in features if c in resolved}
@@ -240,12 +240,12 @@ def build_preparer(
         raise _invalid("seed", owner, "an integer", seed)
     not_str = [c for c in df.columns if not isinstance(c, str)]
     if not_str:
-        raise MlcycleError(
+        raise DataError(
             f"Column names must be strings; got {not_str[0]!r}. Rename the columns first, "
             "e.g. df.columns = df.columns.astype(str)."
         )
     if target is not None and target not in df.columns:
-        raise MlcycleError(
+        raise DataError(
             f"The target column '{target}' is not in the data. "
             f"Columns: {', '.join(map(str, df.columns))}."
         )
@@ -348,7 +348,7 @@ def build_preparer(
         steps.append((name, text, [column]))
 
     if not steps:
-        raise MlcycleError(
+        raise DataError(
             "No column is left to prepare: every feature is an identifier, empty, or the "
             f"target. Kinds: {column_kinds or 'none'}. Add feature columns or pass kinds=."
         )
@@ -378,7 +378,7 @@ def deduplicate(df: pd.DataFrame, target: str | None = None) -> tuple[pd.DataFra
     if not isinstance(df, pd.DataFrame):
         raise _invalid("df", "deduplicate()", "a pandas DataFrame", type(df))
     if target is not None and target not in df.columns:
-        raise MlcycleError(
+        raise DataError(
             f"The target column '{target}' is not in the data. "
             f"Columns: {', '.join(map(str, df.columns))}."
         )

@@ -43,7 +43,7 @@ from mlcycle.data._leakage import (
     task_of,
 )
 from mlcycle.data._pii import PiiFinding
-from mlcycle.exceptions import MlcycleError
+from mlcycle.exceptions import BadParameterError, DataError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -231,25 +231,29 @@ def profile(
 
 def _check(df: object, target: str | None, sample: int | None, seed: int) -> None:
     if not isinstance(df, pd.DataFrame):
-        raise MlcycleError(f"profile() needs a pandas DataFrame. Got {type(df).__name__} instead.")
+        raise BadParameterError(
+            f"profile() needs a pandas DataFrame. Got {type(df).__name__} instead."
+        )
     if df.shape[1] == 0:
-        raise MlcycleError("The data has no columns: there is nothing to profile.")
+        raise DataError("The data has no columns: there is nothing to profile.")
     names = pd.Index([str(c) for c in df.columns])
     if names.has_duplicates:
         twice = names[names.duplicated()][0]
-        raise MlcycleError(f"Column names must be unique; '{twice}' appears more than once.")
+        raise DataError(f"Column names must be unique; '{twice}' appears more than once.")
     if target is not None and target not in df.columns:
-        raise MlcycleError(
+        raise DataError(
             f"The target column '{target}' is not in the data. "
             f"Columns: {', '.join(map(str, df.columns))}."
         )
     if sample is not None and (not isinstance(sample, int) or sample < 100):
-        raise MlcycleError(
+        raise BadParameterError(
             f"The 'sample' parameter of profile() must be an integer >= 100 or None. "
             f"Got {sample!r} instead."
         )
     if not isinstance(seed, int):
-        raise MlcycleError(f"The 'seed' parameter of profile() must be an integer. Got {seed!r}.")
+        raise BadParameterError(
+            f"The 'seed' parameter of profile() must be an integer. Got {seed!r}."
+        )
 
 
 # -- one column ---------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from typing import Any, NoReturn
 import numpy as np
 import pandas as pd
 
-from mlcycle.exceptions import MlcycleError, SchemaError
+from mlcycle.exceptions import BadParameterError, DataError, SchemaError
 
 __all__ = ["STRATEGIES", "cv_splitter", "split"]
 
@@ -49,7 +49,7 @@ def split(
     >>> train, test = split(df, target="churned", test_size=0.2, seed=7)  # doctest: +SKIP
     """
     if not isinstance(df, pd.DataFrame):
-        raise MlcycleError(
+        raise BadParameterError(
             "The 'df' parameter of split() must be a pandas DataFrame. "
             f"Got {type(df).__name__} instead."
         )
@@ -70,7 +70,7 @@ def split(
     n = len(df)
     n_test = math.ceil(float(test_size) * n)
     if n < 2 or n_test >= n:
-        raise MlcycleError(
+        raise DataError(
             f"split() needs at least one training and one test row, but {n} rows with "
             f"test_size={test_size} leave {n - n_test} for training. Use more rows or a "
             "smaller test_size."
@@ -90,7 +90,7 @@ def split(
         groups = _groups(df[group_column], "group_column")
         n_groups = groups.nunique()
         if n_groups < 2:
-            raise MlcycleError(
+            raise DataError(
                 f"Group column {group_column!r} has {n_groups} group; a group split needs at "
                 "least 2. Use another group column or strategy='random'."
             )
@@ -102,7 +102,7 @@ def split(
         _check_classes(labels, target, minimum=2, why="a stratified split")
         n_classes = labels.nunique()
         if n_test < n_classes or n - n_test < n_classes:
-            raise MlcycleError(
+            raise DataError(
                 f"A stratified split of {n} rows with test_size={test_size} leaves {n_test} "
                 f"test and {n - n_test} training rows, fewer than the {n_classes} classes of "
                 f"{target!r}. Choose a test_size that leaves at least {n_classes} rows on each "
@@ -147,14 +147,14 @@ def cv_splitter(
         if value is not None
     }
     if len(set(sizes.values())) > 1:
-        raise MlcycleError(
+        raise DataError(
             f"cv_splitter() got inputs of different lengths: "
             f"{', '.join(f'{k}={v}' for k, v in sizes.items())}. Pass y, groups and times "
             "for the same rows."
         )
     n = next(iter(sizes.values()), None)
     if n is not None and n < n_splits:
-        raise MlcycleError(
+        raise DataError(
             f"cv_splitter() got {n} rows for n_splits={n_splits}; K-fold needs at least one "
             f"row per fold. Lower n_splits to at most {n} or use more rows."
         )
@@ -182,7 +182,7 @@ def cv_splitter(
             _required("groups", "cv_splitter", "group")
         n_groups = _groups(pd.Series(np.asarray(groups)), "groups").nunique()
         if n_groups < n_splits:
-            raise MlcycleError(
+            raise DataError(
                 f"cv_splitter() got {n_groups} distinct groups for n_splits={n_splits}; "
                 f"group K-fold needs at least one group per fold. Lower n_splits to at most "
                 f"{n_groups}."
@@ -192,13 +192,13 @@ def cv_splitter(
         if times is not None:
             order = _time_order(pd.Series(np.asarray(times)), "times")
             if not np.array_equal(order, np.arange(len(order))):
-                raise MlcycleError(
+                raise DataError(
                     "The 'times' passed to cv_splitter() are not sorted ascending, and a time "
                     "splitter cuts by row position: it would train on the future. Sort the "
                     "rows by time first (df.sort_values(time_column))."
                 )
         if n is not None and n < n_splits + 1:
-            raise MlcycleError(
+            raise DataError(
                 f"cv_splitter() got {n} rows for a time split with n_splits={n_splits}; it "
                 f"needs at least n_splits + 1 = {n_splits + 1}. Lower n_splits."
             )
@@ -248,7 +248,7 @@ def _labels(y: pd.Series) -> pd.Series:
 def _groups(values: pd.Series, parameter: str) -> pd.Series:
     missing = int(values.isna().sum())
     if missing:
-        raise MlcycleError(
+        raise DataError(
             f"The group column {parameter!r} has {missing} missing values; every row needs a "
             "group. Fill them (for example with a group of their own) or drop those rows."
         )
@@ -268,7 +268,7 @@ def _time_order(values: pd.Series, parameter: str) -> np.ndarray:
             parsed = pd.to_datetime(times, errors="coerce", format="mixed", utc=True)
         bad = parsed.isna() & times.notna()
         if bad.any():
-            raise MlcycleError(
+            raise DataError(
                 f"The {parameter!r} values must be dates, times or numbers; "
                 f"{int(bad.sum())} are not (for example {times[bad].iloc[0]!r}). Convert the "
                 "column to datetimes first."
@@ -276,7 +276,7 @@ def _time_order(values: pd.Series, parameter: str) -> np.ndarray:
         times = parsed
     missing = int(times.isna().sum())
     if missing:
-        raise MlcycleError(
+        raise DataError(
             f"The {parameter!r} values have {missing} missing entries; a time split must know "
             "when every row happened. Fill or drop those rows."
         )
@@ -292,7 +292,7 @@ def _check_classes(labels: pd.Series, name: str, *, minimum: int, why: str) -> N
     if len(small):
         label, count = small.index[0], int(small.iloc[0])
         rows = "row" if count == 1 else "rows"
-        raise MlcycleError(
+        raise DataError(
             f"Class {label!r} of {name!r} has only {count} {rows}; {why} needs at least "
             f"{minimum} per class. Drop or merge that class"
             f"{' (and ' + str(len(small) - 1) + ' more this small)' if len(small) > 1 else ''}"
@@ -326,14 +326,14 @@ def _check_column(df: pd.DataFrame, column: str, parameter: str) -> None:
 
 
 def _required(parameter: str, function: str, strategy: str) -> NoReturn:
-    raise MlcycleError(
+    raise BadParameterError(
         f"The {parameter!r} parameter of {function}() is required for "
         f"strategy={strategy!r}. Got None instead."
     )
 
 
 def _bad(parameter: str, function: str, expected: str, got: object) -> NoReturn:
-    raise MlcycleError(
+    raise BadParameterError(
         f"The {parameter!r} parameter of {function}() must be {expected}. Got {got!r} instead."
     )
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlcycle.evaluation._metrics import _ALIASES, METRICS, TASKS, Metric, get_metric
-from mlcycle.exceptions import MlcycleError
+from mlcycle.exceptions import BadParameterError, BundleError, DataError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -95,7 +95,7 @@ class Evaluation:
     def from_dict(cls, data: Mapping[str, Any]) -> Evaluation:
         """The evaluation :meth:`to_dict` wrote; a metric stored as None reads back as NaN."""
         if not isinstance(data, Mapping) or not {"task", "metrics"} <= set(data):
-            raise MlcycleError(
+            raise BadParameterError(
                 "This is not an evaluation: expected a mapping with 'task' and 'metrics', "
                 "as written by Evaluation.to_dict()."
             )
@@ -213,22 +213,22 @@ def evaluate(
     """
     _check_task(task, "evaluate()")
     if calibration not in _CALIBRATION_STRATEGIES:
-        raise MlcycleError(
+        raise BadParameterError(
             "The 'calibration' parameter of evaluate() must be 'quantile' or 'uniform'. "
             f"Got {calibration!r} instead."
         )
     n = _n_rows(X)
     if n == 0:
-        raise MlcycleError("X has no rows: evaluation needs held-out rows to score the model on.")
+        raise DataError("X has no rows: evaluation needs held-out rows to score the model on.")
     truth = _target(y)
     if len(truth) != n:
-        raise MlcycleError(
+        raise DataError(
             f"X has {n:,} rows but y has {len(truth):,} values: they must be the same rows, "
             "in the same order."
         )
     names = _metric_names(metrics, task)
     if threshold is not None and task != "binary":
-        raise MlcycleError(
+        raise BadParameterError(
             f"The 'threshold' parameter of evaluate() applies to binary tasks only. "
             f"Got {threshold!r} for a {task} task."
         )
@@ -333,13 +333,13 @@ def _evaluate_regression(model: Any, X: Any, truth: np.ndarray, names: list[str]
     if pred.ndim == 2 and pred.shape[1] == 1:
         pred = pred[:, 0]
     if pred.shape != (n,):
-        raise MlcycleError(
+        raise BundleError(
             f"predict() returned an array of shape {pred.shape}; expected ({n},): one "
             "number per input row."
         )
     bad = int((~np.isfinite(pred)).sum())
     if bad:
-        raise MlcycleError(
+        raise BundleError(
             f"The model predicted {bad:,} missing or infinite values; it cannot be scored."
         )
     values = {name: METRICS[name](truth, pred) for name in names}
@@ -414,7 +414,7 @@ def _rounded(values: np.ndarray) -> list[float]:
 
 def _check_task(task: object, where: str) -> None:
     if task not in TASKS:
-        raise MlcycleError(
+        raise BadParameterError(
             f"The 'task' parameter of {where} must be one of: {', '.join(TASKS)}. "
             f"Got {task!r} instead."
         )
@@ -427,7 +427,7 @@ def _n_rows(X: Any) -> int:
     try:
         return len(X)
     except TypeError:
-        raise MlcycleError(
+        raise BadParameterError(
             f"X must be a table of rows (a DataFrame or an array). Got {type(X).__name__} instead."
         ) from None
 
@@ -437,7 +437,7 @@ def _target(y: Any) -> np.ndarray:
     if values.ndim == 2 and values.shape[1] == 1:
         values = values[:, 0]
     if values.ndim != 1:
-        raise MlcycleError(
+        raise BadParameterError(
             f"y must be one column of target values. Got {type(y).__name__} of shape "
             f"{values.shape} instead."
         )
@@ -448,12 +448,12 @@ def _numeric_target(values: np.ndarray) -> np.ndarray:
     try:
         truth = values.astype(np.float64)
     except (TypeError, ValueError):
-        raise MlcycleError(
+        raise DataError(
             "y holds values that are not numbers; a regression target must be numeric."
         ) from None
     bad = np.flatnonzero(~np.isfinite(truth))
     if len(bad):
-        raise MlcycleError(
+        raise DataError(
             f"y has {len(bad):,} missing or infinite values (the first at position {bad[0]}); "
             "drop those rows before evaluating a regression model."
         )
@@ -463,7 +463,7 @@ def _numeric_target(values: np.ndarray) -> np.ndarray:
 def _check_threshold(threshold: object, where: str = "evaluate()") -> float:
     ok = isinstance(threshold, int | float | np.number) and not isinstance(threshold, bool)
     if not ok or not 0.0 <= float(threshold) <= 1.0:  # type: ignore[arg-type]
-        raise MlcycleError(
+        raise BadParameterError(
             f"The 'threshold' parameter of {where} must be a number between 0 and 1. "
             f"Got {threshold!r} instead."
         )
@@ -492,19 +492,19 @@ def _classes(model: Any, labels: Sequence[Any] | np.ndarray | None, task: str) -
         if found is None and isinstance(model, Bundle):
             found = getattr(model.load(), "classes_", None)
         if found is None:
-            raise MlcycleError(
+            raise BundleError(
                 f"The {type(model).__name__} has no classes_; pass labels= with the classes "
                 "in the order of predict_proba()'s columns."
             )
         labels = found
     classes = np.asarray(labels)
     if classes.ndim != 1 or len(set(classes.tolist())) != len(classes) or len(classes) < 2:
-        raise MlcycleError(
+        raise BadParameterError(
             "labels must be two or more distinct classes, in the order of predict_proba()'s "
             f"columns. Got {classes.tolist()!r} instead."
         )
     if task == "binary" and len(classes) != 2:
-        raise MlcycleError(
+        raise BadParameterError(
             f"A binary task needs a model with two classes; this one has {len(classes)}: "
             f"{_listing(classes)}. Evaluate it as task='multiclass'."
         )
@@ -516,14 +516,14 @@ def _check_known(truth: np.ndarray, classes: np.ndarray) -> None:
 
     missing = int(np.sum(pd.isna(truth)))
     if missing:
-        raise MlcycleError(
+        raise DataError(
             f"y has {missing:,} missing labels; drop those rows before evaluating a classifier."
         )
     unknown = sorted(set(truth.tolist()) - set(classes.tolist()), key=repr)
     if unknown:
         shown = ", ".join(repr(value) for value in unknown[:5])
         more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
-        raise MlcycleError(
+        raise DataError(
             f"y holds labels the model never saw: {shown}{more}. The model's classes are: "
             f"{_listing(classes)}."
         )
@@ -535,7 +535,7 @@ def _listing(classes: np.ndarray) -> str:
 
 def _probabilities(model: Any, X: Any, n: int, k: int) -> np.ndarray:
     if not hasattr(model, "predict_proba"):
-        raise MlcycleError(
+        raise BundleError(
             f"The {type(model).__name__} has no predict_proba(): evaluating a classifier "
             "needs class probabilities."
         )
@@ -543,13 +543,13 @@ def _probabilities(model: Any, X: Any, n: int, k: int) -> np.ndarray:
     if proba.ndim == 1 and k == 2:
         proba = np.column_stack([1.0 - proba, proba])
     if proba.shape != (n, k):
-        raise MlcycleError(
+        raise BundleError(
             f"predict_proba() returned an array of shape {proba.shape}; expected ({n}, {k}): "
             "one row per input row and one column per class."
         )
     bad = int((~np.isfinite(proba)).any(axis=1).sum())
     if bad:
-        raise MlcycleError(
+        raise BundleError(
             f"The model predicted missing or infinite probabilities for {bad:,} rows; "
             "it cannot be scored."
         )
@@ -580,13 +580,13 @@ def choose_threshold(
     0.3
     """
     if objective not in _OBJECTIVES:
-        raise MlcycleError(
+        raise BadParameterError(
             "The 'objective' parameter of choose_threshold() must be one of: "
             f"{', '.join(_OBJECTIVES)}. Got {objective!r} instead."
         )
     classes = np.asarray(labels)
     if classes.ndim != 1 or len(classes) != 2:
-        raise MlcycleError(
+        raise BadParameterError(
             "choose_threshold() is for binary tasks: labels must be the two classes, the "
             f"positive one last. Got {classes.tolist()!r} instead."
         )
@@ -594,24 +594,24 @@ def choose_threshold(
     try:
         prob = np.asarray(proba_positive, dtype=np.float64)
     except (TypeError, ValueError):
-        raise MlcycleError("proba_positive must hold probabilities (numbers).") from None
+        raise BadParameterError("proba_positive must hold probabilities (numbers).") from None
     if prob.ndim == 2 and prob.shape[1] == 2:
         prob = prob[:, 1]
     if prob.ndim != 1 or len(prob) != len(truth):
-        raise MlcycleError(
+        raise DataError(
             f"y_true has {len(truth):,} values but proba_positive has shape {prob.shape}: "
             "give one positive-class probability per row."
         )
     if len(truth) == 0:
-        raise MlcycleError("choose_threshold() needs at least one row of probabilities.")
+        raise DataError("choose_threshold() needs at least one row of probabilities.")
     if not np.all(np.isfinite(prob)) or prob.min() < 0.0 or prob.max() > 1.0:
-        raise MlcycleError("proba_positive must be probabilities between 0 and 1.")
+        raise BadParameterError("proba_positive must be probabilities between 0 and 1.")
     _check_known(truth, classes)
     outcome = truth == classes[1]
     pos_total = int(outcome.sum())
     neg_total = len(outcome) - pos_total
     if pos_total == 0 or neg_total == 0:
-        raise MlcycleError(
+        raise DataError(
             "choose_threshold() needs both classes in y_true; it holds only "
             f"{truth[:1].tolist()[0]!r}."
         )
@@ -709,13 +709,13 @@ def _resolve(name: str, task: str | None) -> Metric:
     key = name.strip().lower() if isinstance(name, str) else name
     metric = METRICS.get(_ALIASES.get(key, key)) if isinstance(key, str) else None
     if metric is None:
-        raise MlcycleError(f"Unknown metric {name!r}. Metrics: {', '.join(sorted(METRICS))}.")
+        raise BadParameterError(f"Unknown metric {name!r}. Metrics: {', '.join(sorted(METRICS))}.")
     return metric
 
 
 def _number(value: object, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | np.number):
-        raise MlcycleError(
+        raise BadParameterError(
             f"The '{what}' parameter of overfitting() must be a number. Got {value!r} instead."
         )
     return float(value)

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from mlcycle.exceptions import MlcycleError
+from mlcycle.exceptions import BadParameterError, DataError
 
 __all__ = [
     "DEFAULT_METRICS",
@@ -107,7 +107,7 @@ def _log_loss(y_true: np.ndarray, proba: np.ndarray, labels: np.ndarray | None) 
     try:
         columns = np.fromiter((index[v] for v in y_true.tolist()), dtype=np.int64)
     except KeyError as exc:
-        raise MlcycleError(
+        raise DataError(
             f"The label {exc.args[0]!r} is not one of the model's classes: "
             f"{', '.join(map(str, classes.tolist()))}."
         ) from None
@@ -218,16 +218,18 @@ _ALIASES = {"roc_auc": "auc", "logloss": "log_loss", "neg_log_loss": "log_loss",
 def get_metric(name: str, task: str) -> Metric:
     """The metric called ``name`` (aliases: roc_auc, logloss), checked against ``task``."""
     if task not in TASKS:
-        raise MlcycleError(f"Unknown task {task!r}. Tasks: {', '.join(TASKS)}.")
+        raise BadParameterError(f"Unknown task {task!r}. Tasks: {', '.join(TASKS)}.")
     if not isinstance(name, str):
-        raise MlcycleError(f"A metric name must be a string. Got {name!r} instead.")
+        raise BadParameterError(f"A metric name must be a string. Got {name!r} instead.")
     key = _ALIASES.get(name.strip().lower(), name.strip().lower())
     metric = METRICS.get(key)
     fitting = sorted(n for n, m in METRICS.items() if task in m.tasks)
     if metric is None:
-        raise MlcycleError(f"Unknown metric {name!r}. Metrics for {task}: {', '.join(fitting)}.")
+        raise BadParameterError(
+            f"Unknown metric {name!r}. Metrics for {task}: {', '.join(fitting)}."
+        )
     if task not in metric.tasks:
-        raise MlcycleError(
+        raise BadParameterError(
             f"The metric {metric.name!r} does not fit a {task} task (it is for "
             f"{' and '.join(metric.tasks)}). Metrics for {task}: {', '.join(fitting)}."
         )

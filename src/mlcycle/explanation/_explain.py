@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from mlcycle.exceptions import DataError, MlcycleError
+from mlcycle.exceptions import BadParameterError, DataError
 from mlcycle.exceptions import is_integer as _is_int
 from mlcycle.explanation._agnostic import MAX_BACKGROUND, run_permutation
 from mlcycle.explanation._json import json_float, json_value, label_text
@@ -166,7 +166,7 @@ def _class_index(info: ModelInfo, label: Any, owner: str) -> int | None:
         if known == label or label_text(known) == label_text(label):
             return i
     shown = ", ".join(label_text(c) for c in info.classes)
-    raise MlcycleError(
+    raise BadParameterError(
         f"The 'label' parameter of {owner} must be one of the model's classes: {shown}. "
         f"Got {label!r} instead."
     )
@@ -219,12 +219,14 @@ def explain(
     elif hasattr(model, "trials") and hasattr(model, "model"):  # a TrainResult
         model = model.model
     if not _is_int(max_evals) or max_evals < 1:
-        raise MlcycleError(
+        raise BadParameterError(
             f"The 'max_evals' parameter of {owner} must be an integer >= 1. "
             f"Got {max_evals!r} instead."
         )
     if not _is_int(seed):
-        raise MlcycleError(f"The 'seed' parameter of {owner} must be an integer. Got {seed!r}.")
+        raise BadParameterError(
+            f"The 'seed' parameter of {owner} must be an integer. Got {seed!r}."
+        )
     info = describe_model(model, task, owner)
     frame = check_frame(rows, info, "rows", owner)
     if len(frame) > MAX_ROWS:
@@ -234,7 +236,7 @@ def explain(
         )
     reference = None if background is None else check_frame(background, info, "background", owner)
     if info.task == "binary" and label is not None and _class_index(info, label, owner) != 1:
-        raise MlcycleError(
+        raise BadParameterError(
             f"A binary model is explained for its positive class '{label_text(info.positive)}' "
             f"(classes_[-1]); leave 'label' out. Got {label!r}."
         )

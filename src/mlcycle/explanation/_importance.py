@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlcycle.exceptions import DataError, MlcycleError
+from mlcycle.exceptions import BadParameterError, DataError
 from mlcycle.exceptions import bad_parameter as _invalid
 from mlcycle.exceptions import is_integer as _is_int
 from mlcycle.explanation._json import json_float, json_value
@@ -224,7 +224,7 @@ class Importance:
     def from_dict(cls, data: Any) -> Importance:
         """Rebuild an :class:`Importance` from :meth:`to_dict`'s output."""
         if not isinstance(data, dict) or data.get("method") not in METHODS:
-            raise MlcycleError(
+            raise BadParameterError(
                 "Not an importance summary: expected a dict from Importance.to_dict() with "
                 f"'method' one of {', '.join(METHODS)}."
             )
@@ -254,7 +254,7 @@ class Importance:
                 importance.sample = pd.DataFrame(sample["rows"], columns=names)
                 importance.shap_values = _array(sample["shap_values"])
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise MlcycleError(f"The importance summary is malformed: {exc!r}.") from exc
+            raise BadParameterError(f"The importance summary is malformed: {exc!r}.") from exc
         return importance
 
 
@@ -413,7 +413,7 @@ def global_importance(
     else:
         why = plan
     if target is None:
-        raise MlcycleError(
+        raise BadParameterError(
             f"The importance of this {info.name} model is measured by permutation ({why}), "
             "which needs the true target values: pass y=."
         )

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlcycle.exceptions import DataError, MlcycleError, SchemaError
+from mlcycle.exceptions import BadParameterError, BundleError, DataError, SchemaError
 from mlcycle.explanation._json import label_text
 
 TASKS = ("binary", "multiclass", "regression")
@@ -106,11 +106,11 @@ def _check_fitted(model: Any, name: str) -> None:
     from sklearn.exceptions import NotFittedError
     from sklearn.utils.validation import check_is_fitted
 
-    unfitted = MlcycleError(
+    unfitted = BundleError(
         f"The {name} model is not fitted: fit it (or load a trained bundle) before explaining it."
     )
     if not callable(getattr(model, "predict", None)):
-        raise MlcycleError(
+        raise BadParameterError(
             f"A {name} cannot be explained: it has no predict() method. Pass a fitted model, "
             "a pipeline or a mlcycle Bundle."
         )
@@ -126,7 +126,7 @@ def _check_fitted(model: Any, name: str) -> None:
 
 def _check_task(task: Any, owner: str) -> None:
     if task not in TASKS:
-        raise MlcycleError(
+        raise BadParameterError(
             f"The 'task' parameter of {owner} must be 'binary', 'multiclass' or 'regression'. "
             f"Got {task!r} instead."
         )
@@ -141,14 +141,14 @@ def describe_model(model: Any, task: str | None, owner: str) -> ModelInfo:
         model = model.load()
     name = type(model).__name__
     if isinstance(model, pd.DataFrame | np.ndarray) or model is None:
-        raise MlcycleError(
+        raise BadParameterError(
             f"The 'model' parameter of {owner} must be a fitted model or a mlcycle Bundle. "
             f"Got {name} instead."
         )
     _check_fitted(model, name)
     columns = columns or _input_columns(model)
     if not columns:
-        raise MlcycleError(
+        raise BundleError(
             f"Cannot tell which columns the {name} model takes: fit it on a pandas DataFrame "
             "(so it records feature_names_in_) or explain a Bundle with a schema."
         )
@@ -160,22 +160,22 @@ def describe_model(model: Any, task: str | None, owner: str) -> ModelInfo:
     _check_task(task, owner)
     if task != "regression":
         if classes is None:
-            raise MlcycleError(
+            raise BadParameterError(
                 f"The {name} model has no classes_, so it cannot be explained for a {task} "
                 "task. Pass task='regression' or a classifier."
             )
         if (task == "binary") != (len(classes) == 2):
-            raise MlcycleError(
+            raise BadParameterError(
                 f"The task is {task!r} but the {name} model has {len(classes)} classes. "
                 f"Pass task={'binary' if len(classes) == 2 else 'multiclass'!r} or leave it out."
             )
         if not callable(getattr(model, "predict_proba", None)):
-            raise MlcycleError(
+            raise BundleError(
                 f"The {name} classifier does not predict probabilities, which explaining a "
                 f"{task} model needs."
             )
     if task == "regression" and classes is not None:
-        raise MlcycleError(
+        raise BadParameterError(
             f"The task is 'regression' but the {name} model is a classifier with "
             f"{len(classes)} classes. Pass task={'binary' if len(classes) == 2 else 'multiclass'!r}"
             " or leave it out."

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlcycle.exceptions import MlcycleError
+from mlcycle.exceptions import BadParameterError, DataError
 from mlcycle.exceptions import is_integer as _is_int
 from mlcycle.explanation._importance import Importance, PartialDependence
 from mlcycle.explanation._json import label_text
@@ -54,12 +54,12 @@ def _short(text: str, limit: int = 28) -> str:
 def importance_plot(importance: Importance, top: int = 15) -> str:
     """A horizontal bar chart (SVG text) of the ``top`` most important columns."""
     if not isinstance(importance, Importance):
-        raise MlcycleError(
+        raise BadParameterError(
             "importance_plot() takes an Importance from global_importance(). "
             f"Got {type(importance).__name__} instead."
         )
     if not _is_int(top) or top < 1:
-        raise MlcycleError(
+        raise BadParameterError(
             f"The 'top' parameter of importance_plot() must be an integer >= 1. "
             f"Got {top!r} instead."
         )
@@ -191,12 +191,12 @@ def dependence_plots(
     columns without a curve are left out of the result.
     """
     if not isinstance(importance, Importance):
-        raise MlcycleError(
+        raise BadParameterError(
             "dependence_plots() takes an Importance from global_importance(). "
             f"Got {type(importance).__name__} instead."
         )
     if not _is_int(top) or top < 1:
-        raise MlcycleError(
+        raise BadParameterError(
             f"The 'top' parameter of dependence_plots() must be an integer >= 1. "
             f"Got {top!r} instead."
         )
@@ -218,13 +218,13 @@ def dependence_plots(
     rows = importance.sample if sample is None else sample
     values = np.asarray(importance.shap_values)
     if not isinstance(rows, pd.DataFrame) or len(rows) != values.shape[0]:
-        raise MlcycleError(
+        raise BadParameterError(
             f"dependence_plots() needs the {values.shape[0]} rows the SHAP values were "
             "computed on: pass sample= (a DataFrame), or an Importance that kept them."
         )
     missing = [c for c in wanted if c not in rows.columns]
     if missing:
-        raise MlcycleError(
+        raise DataError(
             f"Column '{missing[0]}' is missing from the sample. It has: "
             f"{', '.join(map(str, rows.columns))}."
         )

@@ -28,7 +28,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mlcycle.exceptions import MlcycleError, bad_parameter
+from mlcycle.exceptions import (
+    BadParameterError,
+    DataError,
+    NotFoundError,
+    bad_parameter,
+)
 from mlcycle.predlog import COLUMNS, class_of
 
 if TYPE_CHECKING:
@@ -118,7 +123,7 @@ def _logged(name: str, cutoff: datetime | None, workspace: Workspace) -> pd.Data
     if log.empty:
         workspace.store.get_model(name)  # an unknown model says so
         window = "" if cutoff is None else f" since {cutoff:%Y-%m-%d %H:%M} UTC"
-        raise MlcycleError(
+        raise NotFoundError(
             f"No logged predictions for model '{name}'{window} under "
             f"{predictions_root(workspace.settings.home)}. Serve it (`mlcycle serve {name}`) with "
             "the prediction log on, and send requests first."
@@ -298,7 +303,7 @@ def abtest(
         if not isinstance(value, str) or not value.strip():
             raise bad_parameter(label, "abtest()", "an alias or a version", value)
     if a.strip() == b.strip():
-        raise MlcycleError(
+        raise BadParameterError(
             f"Arms a and b are both {a!r}; compare two different aliases or versions."
         )
     if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 < alpha < 1:
@@ -313,7 +318,7 @@ def abtest(
         if rows.empty:
             aliases = log[COLUMNS.alias].dropna() if COLUMNS.alias in log else []
             seen = sorted({str(x) for x in aliases})
-            raise MlcycleError(
+            raise NotFoundError(
                 f"No logged primary predictions for {name}@{label}{window}. Aliases in the log: "
                 f"{', '.join(seen) or 'none'}. Route traffic to it, e.g. `mlcycle serve --route "
                 f"{name} production=90,canary=10`."
@@ -325,7 +330,7 @@ def abtest(
     allowed = _REGRESSION_METRICS if task == "regression" else _CLASSIFICATION_METRICS
     chosen = (metric or allowed[0]).strip().lower()
     if chosen not in allowed:
-        raise MlcycleError(
+        raise BadParameterError(
             f"The metric {metric!r} cannot be computed from the live log of a {task} model; "
             f"choose one of: {', '.join(allowed)}."
         )
@@ -342,7 +347,7 @@ def abtest(
             )
         )
         if labelled.empty:
-            raise MlcycleError(
+            raise DataError(
                 f"No feedback labels for {label} yet ({len(rows):,} logged predictions{window}): "
                 f"send them to POST /v1/models/{name}/feedback with their prediction_id."
             )
@@ -353,7 +358,7 @@ def abtest(
     needs = {"log_loss": "row_log_loss", "auc": "score"}
     if chosen in needs and any(getattr(s, needs[chosen]) is None for s in (scored_a, scored_b)):
         what = "binary class probabilities" if chosen == "auc" else "class probabilities"
-        raise MlcycleError(
+        raise DataError(
             f"The metric {chosen} needs {what} in the prediction log for both arms; use "
             "--metric accuracy."
         )
@@ -370,7 +375,7 @@ def _summarise(
     names = _REGRESSION_METRICS if task == "regression" else _CLASSIFICATION_METRICS
     n = scored.rows
     if n == 0:
-        raise MlcycleError(
+        raise DataError(
             f"The feedback for {label} holds no usable labels ({len(labelled):,} rows, none a "
             "number a regression can be scored on)."
         )
@@ -421,7 +426,7 @@ def _test(
             test = "bootstrap of the AUC difference"
         else:
             if min(arm_a.labelled, arm_b.labelled) < 2:
-                raise MlcycleError(
+                raise DataError(
                     f"A test of {metric} needs at least 2 labelled rows in each arm; "
                     f"{arm_a.name} has {arm_a.labelled}, {arm_b.name} {arm_b.labelled}."
                 )

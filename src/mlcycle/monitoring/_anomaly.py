@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mlcycle.exceptions import MlcycleError, bad_parameter
+from mlcycle.exceptions import BundleError, bad_parameter
 from mlcycle.predlog import input_column
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ def anomaly_share(source: Any, frame: Any, *, required: bool = False) -> Anomaly
         if detector is None:
             if not required:
                 return None
-            raise MlcycleError(
+            raise BundleError(
                 f"The model bundle {source.path} has no anomaly detector (extra/anomaly.skops): "
                 "it was trained without one. Retrain the model to monitor anomalous inputs."
             )

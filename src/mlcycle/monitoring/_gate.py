@@ -26,7 +26,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlcycle.decision import DecisionRule
-from mlcycle.exceptions import MlcycleError, bad_parameter
+from mlcycle.exceptions import (
+    BadParameterError,
+    BundleError,
+    DataError,
+    MlcycleError,
+    bad_parameter,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -282,7 +288,7 @@ def compare(
     champion_score = float(resampled_scores(metric, truth, champion, classes, ones)[0])
     challenger_score = float(resampled_scores(metric, truth, challenger, classes, ones)[0])
     if not (math.isfinite(champion_score) and math.isfinite(challenger_score)):
-        raise MlcycleError(
+        raise DataError(
             f"The metric {metric.name} is undefined on the {n} holdout rows (champion "
             f"{champion_score}, challenger {challenger_score}); AUC needs both classes. Send more "
             "rows or choose another --metric."
@@ -302,7 +308,7 @@ def compare(
     d = np.concatenate(differences)
     d = d[np.isfinite(d)]  # e.g. AUC of a resample that drew one class only
     if len(d) < resamples // 2:
-        raise MlcycleError(
+        raise DataError(
             f"The metric {metric.name} is undefined on most bootstrap resamples of the {n} "
             "holdout rows (a class is too rare); send more rows or choose another --metric."
         )
@@ -547,7 +553,7 @@ def load_champion(
     from mlcycle.registry import load_model, parse_model_ref, resolve_version
 
     if not isinstance(name, str) or not isinstance(alias, str) or "@" in name or "/" in name:
-        raise MlcycleError(
+        raise BadParameterError(
             f"Give the model's name and the champion's alias separately (e.g. 'churn' and "
             f"'production'). Got {name!r} and {alias!r}."
         )
@@ -558,13 +564,13 @@ def load_champion(
     model = bundle.load()
     target = params.get("target") or (bundle.schema.target if bundle.schema else None)
     if not target:
-        raise MlcycleError(
+        raise BundleError(
             f"{name} v{found.version} (@{alias}) records no target column: its bundle has no "
             "training parameters and its schema no target. Register it with "
             "schema=Schema.from_dataframe(df, target='...')."
         )
     if bundle.schema is None or not bundle.schema.feature_names:
-        raise MlcycleError(
+        raise BundleError(
             f"{name} v{found.version} (@{alias}) has no input schema, so its features are "
             "unknown. Register it with schema=Schema.from_dataframe(df, target='...')."
         )
@@ -598,10 +604,10 @@ def fresh_data(
     import pandas as pd
 
     from mlcycle.data import load, split
-    from mlcycle.exceptions import DataError, SchemaError
+    from mlcycle.exceptions import SchemaError
 
     if not isinstance(data, pd.DataFrame | str) and not hasattr(data, "__fspath__"):
-        raise MlcycleError(
+        raise BadParameterError(
             f"The new data must be a pandas DataFrame or the path of a table. Got "
             f"{type(data).__name__} instead."
         )
@@ -640,12 +646,12 @@ def comparison_classes(champion: Champion, challenger: Any, y: Any) -> np.ndarra
     try:
         classes = np.unique(np.concatenate(parts))
     except TypeError as exc:
-        raise MlcycleError(
+        raise DataError(
             f"The new labels of '{champion.target}' and the champion's classes have different "
             f"types ({exc}); load the new data with the same label values."
         ) from None
     if champion.task == "binary" and len(classes) != 2:
-        raise MlcycleError(
+        raise DataError(
             f"{champion.name} is a binary model, but the classes seen now are "
             f"{', '.join(map(str, classes.tolist()))}. Train a new model for the new classes."
         )

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mlcycle.exceptions import MlcycleError
+from mlcycle.exceptions import MlcycleError, NotFoundError
 from mlcycle.monitoring._logs import (
     inputs_of,
     parse_duration,
@@ -283,7 +283,7 @@ def _error_rate(server: str, model: str) -> float | None:
         with urllib.request.urlopen(f"{server.rstrip('/')}/metrics", timeout=5) as answer:  # noqa: S310
             text = answer.read().decode()
     except OSError as exc:
-        raise MlcycleError(f"Cannot read {server}/metrics: {exc}.") from None
+        raise NotFoundError(f"Cannot read {server}/metrics: {exc}.") from None
     totals = {"requests": 0.0, "errors": 0.0}
     for family in text_string_to_metric_families(text):
         kind = {"mlcycle_requests": "requests", "mlcycle_errors": "errors"}.get(family.name)

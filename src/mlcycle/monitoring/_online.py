@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mlcycle.exceptions import MlcycleError, bad_parameter
+from mlcycle.exceptions import BundleError, DataError, bad_parameter
 from mlcycle.exceptions import is_integer as _is_int
 from mlcycle.monitoring._gate import (
     Champion,
@@ -66,7 +66,7 @@ _LGBM_PARAMS = {
 _MODEL_EXTRAS = ("model_card.html", "evaluation.json")
 
 
-class _NotIncremental(MlcycleError):
+class _NotIncremental(BundleError):
     """The model (or a part of it) has no way to learn from new rows without starting over."""
 
 
@@ -81,7 +81,7 @@ def _codes(y: np.ndarray, classes: Any) -> np.ndarray:
     index = {value: i for i, value in enumerate(np.asarray(classes).tolist())}
     unknown = sorted({str(v) for v in y.tolist() if v not in index})
     if unknown:
-        raise MlcycleError(
+        raise DataError(
             f"The new rows have label(s) {', '.join(unknown)} that the champion does not know "
             f"(its classes: {', '.join(map(str, index))}). An update cannot add classes: "
             "train a challenger with `mlcycle retrain`."
@@ -94,7 +94,7 @@ def _all_classes(y: np.ndarray, classes: Any, what: str) -> None:
     _codes(y, classes)
     absent = [str(c) for c in np.asarray(classes).tolist() if c not in set(y.tolist())]
     if absent:
-        raise MlcycleError(
+        raise DataError(
             f"Continuing the {what} needs rows of every class it knows; the new training rows "
             f"have none of: {', '.join(absent)}. Send more rows, or use `mlcycle retrain`."
         )
@@ -198,7 +198,7 @@ def incremental_update(
 
     ``model`` is left as it was. ``rounds``: extra boosting rounds (default: 20 % of the
     trees, at least 10); ``passes``: ``partial_fit`` passes over the rows (shuffled, seeded).
-    Raises :class:`MlcycleError` naming the part that cannot learn incrementally.
+    Raises :class:`BundleError` naming the part that cannot learn incrementally.
     """
     from sklearn.pipeline import Pipeline
 
@@ -238,10 +238,10 @@ def incremental_update(
         return _update_estimator(model, X, labels, rounds=rounds, passes=passes, seed=seed)
 
 
-def _refusal(champion: Champion, part: str) -> MlcycleError:
+def _refusal(champion: Champion, part: str) -> BundleError:
     family = champion.params.get("best_family")
     named = f"{part} (family {family})" if family and not part.startswith("ensemble") else part
-    return MlcycleError(
+    return BundleError(
         f"{champion.name} v{champion.version} (@{champion.alias}) is a {named}, which cannot "
         "learn incrementally: only LightGBM, XGBoost and scikit-learn models with partial_fit "
         f"can. Train a challenger instead: `mlcycle retrain {champion.name} --data FILE`."

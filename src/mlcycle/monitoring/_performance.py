@@ -138,7 +138,7 @@ def live_performance(
     for name, m in list(chosen.items()):
         if m.needs_proba and not has_proba:
             if name in asked:
-                raise MlcycleError(
+                raise DataError(
                     f"The metric {name!r} needs class probabilities, but the prediction log "
                     "has no proba.<class> columns for every class "
                     f"({', '.join(class_texts) or 'no classes'})."

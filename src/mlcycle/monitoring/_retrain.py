@@ -19,7 +19,7 @@ import os
 import time
 from typing import TYPE_CHECKING, Any
 
-from mlcycle.exceptions import MlcycleError, bad_parameter
+from mlcycle.exceptions import BundleError, MlcycleError, bad_parameter
 from mlcycle.monitoring._gate import (
     Champion,
     RetrainDecision,
@@ -116,7 +116,7 @@ def retrain(
     champion = load_champion(name, alias, ws)
     params = champion.params
     if "target" not in params or "task" not in params:
-        raise MlcycleError(
+        raise BundleError(
             f"{name} v{champion.version} (@{alias}) was not trained by mlcycle.train, so its "
             f"search space is unknown. Train it with `mlcycle train`, or update it in place "
             f"with `mlcycle update {name} --data FILE` if its family learns incrementally."

@@ -26,7 +26,6 @@ from mlcycle.exceptions import (
     BadParameterError,
     BundleError,
     IntegrityError,
-    MlcycleError,
     SchemaError,
     bad_parameter,
 )
@@ -74,7 +73,7 @@ def parse_model_ref(ref: str) -> ModelRef:
     """Parse ``NAME``, ``NAME@ALIAS`` or ``NAME/VERSION``; raises a clear error otherwise."""
     match = _REF.match(ref.strip()) if isinstance(ref, str) else None
     if match is None:
-        raise MlcycleError(
+        raise BadParameterError(
             f"Model reference {ref!r} is not understood. Use NAME@ALIAS (e.g. churn@production), "
             "NAME/VERSION (e.g. churn/3) or NAME for the latest version."
         )

@@ -27,7 +27,7 @@ from sqlalchemy import (
     update,
 )
 
-from mlcycle.exceptions import ConflictError, NotFoundError, StoreError
+from mlcycle.exceptions import BadParameterError, ConflictError, NotFoundError, StoreError
 from mlcycle.registry import _tables as t
 from mlcycle.registry._entities import (
     Artifact,
@@ -261,7 +261,9 @@ class SqlStore(SqlModels, SqlKeys):
         tags: Mapping[str, str] = {},
     ) -> None:
         if status not in RunStatus.ALL or status == RunStatus.RUNNING:
-            raise StoreError(f"Cannot end a run as {status!r}; use FINISHED, FAILED or KILLED.")
+            raise BadParameterError(
+                f"Cannot end a run as {status!r}; use FINISHED, FAILED or KILLED."
+            )
         batch = _Batch(run_id, metrics, params, tags)
 
         def end(conn: Connection) -> None:
@@ -383,7 +385,7 @@ class SqlStore(SqlModels, SqlKeys):
         include_deleted: bool = False,
     ) -> RunPage:
         if not isinstance(max_results, int) or not 1 <= max_results <= 100_000:
-            raise StoreError(
+            raise BadParameterError(
                 f"The 'max_results' parameter of search_runs() must be an integer in "
                 f"[1, 100000]. Got {max_results!r} instead."
             )

@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from mlcycle.exceptions import ConflictError, NotFoundError, StoreError
+from mlcycle.exceptions import BadParameterError, ConflictError, NotFoundError, StoreError
 from mlcycle.registry import _tables as t
 from mlcycle.registry._db import (
     current_revision,
@@ -86,7 +86,7 @@ class _Batch:
             check_key(key, "param")
             text_value = str(value)
             if len(text_value) > _PARAM_MAX:
-                raise StoreError(
+                raise BadParameterError(
                     f"Param '{key}' is {len(text_value)} characters long; the limit is "
                     f"{_PARAM_MAX}. Log long values as an artifact instead."
                 )

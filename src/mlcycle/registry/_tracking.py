@@ -24,7 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from mlcycle.exceptions import ConflictError, MlcycleError
+from mlcycle.exceptions import BadParameterError, ConflictError, MlcycleError, NotFoundError
 from mlcycle.registry._artifacts import safe_relpath
 from mlcycle.registry._entities import Artifact, Run, RunStatus
 from mlcycle.registry._names import check_key
@@ -114,7 +114,7 @@ class ActiveRun:
         check_key(key, "metric")
         number = _as_number(key, value)
         if step is not None and (isinstance(step, bool) or not isinstance(step, numbers.Integral)):
-            raise MlcycleError(f"The step of metric '{key}' must be an integer. Got {step!r}.")
+            raise BadParameterError(f"The step of metric '{key}' must be an integer. Got {step!r}.")
         with self._lock:
             if step is None:
                 step = self._steps.get(key, -1) + 1
@@ -150,7 +150,7 @@ class ActiveRun:
         elif source.is_file():
             items = [(source, artifact_path or source.name)]
         else:
-            raise MlcycleError(f"Cannot log artifact {source}: no such file or folder.")
+            raise NotFoundError(f"Cannot log artifact {source}: no such file or folder.")
         records = []
         for path, logical in items:
             logical = safe_relpath(logical)
@@ -199,7 +199,7 @@ class ActiveRun:
     # -- lifecycle ----------------------------------------------------------------------
     def _check_open(self) -> None:
         if self._ended:
-            raise MlcycleError(f"Run {self.id} has ended; start a new run to log more.")
+            raise ConflictError(f"Run {self.id} has ended; start a new run to log more.")
 
     def end(self, status: str = RunStatus.FINISHED, error: str | None = None) -> None:
         """Flush and mark the run final in one transaction; idempotent."""
@@ -243,7 +243,7 @@ class ActiveRun:
 
 def _as_number(key: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise MlcycleError(
+        raise BadParameterError(
             f"Metric '{key}' must be a number. Got {value!r} ({type(value).__name__}) instead."
         )
     return float(value)
@@ -292,7 +292,7 @@ def active_run() -> ActiveRun | None:
 def _current() -> ActiveRun:
     run = active_run()
     if run is None:
-        raise MlcycleError(
+        raise ConflictError(
             "No active run: start one with `with mlcycle.start_run():` before logging."
         )
     return run

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from mlcycle.exceptions import MlcycleError
+from mlcycle.exceptions import BadParameterError, ConfigError
 
 __all__ = [
     "ModelRoute",
@@ -113,13 +113,13 @@ def parse_route(spec: str) -> dict[str, float]:
         except ValueError:
             value = math.nan
         if not sep or not alias.strip() or not math.isfinite(value) or value < 0:
-            raise MlcycleError(
+            raise BadParameterError(
                 f"Cannot read the route {spec!r}: expected ALIAS=WEIGHT pairs separated by "
                 "commas, weights >= 0, e.g. production=90,canary=10."
             )
         weights[alias.strip()] = value
     if sum(weights.values()) <= 0:
-        raise MlcycleError(f"The route {spec!r} sends no traffic anywhere: give a weight > 0.")
+        raise BadParameterError(f"The route {spec!r} sends no traffic anywhere: give a weight > 0.")
     return weights
 
 
@@ -142,12 +142,12 @@ def build_config(
         else:
             served = [t for t in targets.get(name, []) if t != shadows.get(name)]
             if not served:
-                raise MlcycleError(
+                raise BadParameterError(
                     f"Model '{name}' has a shadow but nothing to answer from; serve "
                     f"{name}@ALIAS too."
                 )
             if len(served) > 1:
-                raise MlcycleError(
+                raise BadParameterError(
                     f"Model '{name}' is given {len(served)} times ({', '.join(served)}); say "
                     f"how to split its traffic with --route {name} "
                     f"{served[0]}=90,{served[1]}=10, or serve one of them."
@@ -155,10 +155,12 @@ def build_config(
             weights = {served[0]: 100.0}
         models[name] = ModelRoute(weights=weights, shadow=shadows.get(name))
     if not models:
-        raise MlcycleError("Name at least one model to serve, e.g. mlcycle serve churn@production.")
+        raise BadParameterError(
+            "Name at least one model to serve, e.g. mlcycle serve churn@production."
+        )
     try:
         return ServeConfig(models=models, **settings)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise MlcycleError(f"Bad server setting '{where}': {first['msg']}.") from None
+        raise ConfigError(f"Bad server setting '{where}': {first['msg']}.") from None

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mlcycle.exceptions import MlcycleError
+from mlcycle.exceptions import BadParameterError, BundleError
 from mlcycle.serving._input import CompiledSchema
 
 if TYPE_CHECKING:
@@ -134,7 +134,7 @@ def load_served_model(
     from mlcycle.registry import load_model
 
     if engine not in ENGINES:
-        raise MlcycleError(f"Unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}.")
+        raise BadParameterError(f"Unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}.")
     bundle = load_model(f"{name}/{version.version}", workspace=workspace)
     served = build_served_model(name, version.version, bundle, engine=engine)
     if anomaly_scores:
@@ -154,7 +154,7 @@ def load_served_model(
 def build_served_model(name: str, version: int, bundle: Bundle, *, engine: str) -> ServedModel:
     schema = bundle.schema
     if schema is None or not schema.feature_names:
-        raise MlcycleError(
+        raise BundleError(
             f"Model '{name}' version {version} has no input schema; serving needs one to check "
             "requests. Register it with schema=Schema.from_dataframe(X)."
         )
@@ -176,7 +176,7 @@ def build_served_model(name: str, version: int, bundle: Bundle, *, engine: str) 
         if onnx_runner is not None:
             runner, chosen = onnx_runner, "onnx"
         elif engine == "onnx":
-            raise MlcycleError(f"Model '{name}' version {version} cannot run on ONNX: {note}")
+            raise BundleError(f"Model '{name}' version {version} cannot run on ONNX: {note}")
     logger.info("loaded %s version %s on %s%s", name, version, chosen, f" ({note})" if note else "")
     return ServedModel(
         name, version, bundle, schema, compiled, classes, decision, chosen, note, runner

@@ -15,7 +15,7 @@ import sys
 import tempfile
 from typing import Any
 
-from mlcycle.exceptions import MlcycleError
+from mlcycle.exceptions import BundleError, ConfigError
 from mlcycle.serving._config import ServeConfig, build_config, is_loopback
 
 __all__ = ["app_from_env", "prepare", "run_server", "serve"]
@@ -44,7 +44,7 @@ def prepare(
     if auth is None:
         auth = not loopback
     if not auth and not loopback:
-        raise MlcycleError(
+        raise ConfigError(
             f"Refusing to serve on {host} without API keys: anyone who can reach it could use "
             "the models. Drop --no-auth (keys are then required), or bind to 127.0.0.1."
         )
@@ -57,7 +57,7 @@ def prepare(
         from mlcycle.registry import list_keys
 
         if not [k for k in list_keys(workspace=ws) if k.revoked_at is None]:
-            raise MlcycleError(
+            raise ConfigError(
                 "Auth is on but there is no API key to accept; create one first: "
                 "mlcycle keys create --role predict."
             )
@@ -66,7 +66,7 @@ def prepare(
             ref = _ref(name, target)
             bundle = load_model(ref, workspace=ws)
             if bundle.schema is None or not bundle.schema.feature_names:
-                raise MlcycleError(
+                raise BundleError(
                     f"{ref} has no input schema; serving needs one to check requests. "
                     "Register it with schema=Schema.from_dataframe(X)."
                 )
@@ -147,7 +147,7 @@ def app_from_env() -> Any:
 
     text = os.environ.get(CONFIG_ENV)
     if not text:
-        raise MlcycleError(f"{CONFIG_ENV} is not set; start workers with mlcycle serve.")
+        raise ConfigError(f"{CONFIG_ENV} is not set; start workers with mlcycle serve.")
     config = ServeConfig.model_validate_json(text)
     _configure_logging(config)
     return create_app(config)

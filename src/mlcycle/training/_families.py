@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mlcycle.exceptions import MlcycleError, require
+from mlcycle.exceptions import BadParameterError, require
 
 if TYPE_CHECKING:
     import optuna
@@ -347,18 +347,20 @@ def check_families(names: object) -> list[str]:
     if isinstance(names, str):
         names = [n for n in names.split(",") if n.strip()]
     if not isinstance(names, list | tuple) or not names:
-        raise MlcycleError(
+        raise BadParameterError(
             "The 'families' parameter of train() must be a non-empty list of family names. "
             f"Got {names!r} instead. Families: {', '.join(FAMILIES)}."
         )
     chosen: list[str] = []
     for raw in names:
         if not isinstance(raw, str):
-            raise MlcycleError(f"A family name must be a string. Got {raw!r} instead.")
+            raise BadParameterError(f"A family name must be a string. Got {raw!r} instead.")
         key = raw.strip().lower()
         key = _ALIASES.get(key, key)
         if key not in FAMILIES:
-            raise MlcycleError(f"Unknown model family {raw!r}. Families: {', '.join(FAMILIES)}.")
+            raise BadParameterError(
+                f"Unknown model family {raw!r}. Families: {', '.join(FAMILIES)}."
+            )
         FAMILIES[key].require()
         if key not in chosen:
             chosen.append(key)

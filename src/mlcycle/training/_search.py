@@ -439,7 +439,7 @@ def run_search(
         run_worker(ctx, 0, study_name, callbacks)
         return records(study)
 
-    from mlcycle.exceptions import MlcycleError
+    from mlcycle.exceptions import DataError
 
     procs = _start_workers(ctx, workers, study_name)
     try:
@@ -459,7 +459,7 @@ def run_search(
     if failed and not records(study):
         log = (Path(ctx.out_dir) / f"worker-{failed[0]}.log").read_text(errors="replace")
         last = log.strip().splitlines()[-1] if log.strip() else "no output"
-        raise MlcycleError(
+        raise DataError(
             f"The search worker process failed (exit code {procs[failed[0]].returncode}): {last}"
         )
     return records(study)

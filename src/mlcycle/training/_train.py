@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from mlcycle.decision import DecisionRule, Predictions
-from mlcycle.exceptions import BadParameterError, MlcycleError, bad_parameter
+from mlcycle.exceptions import BadParameterError, BundleError, bad_parameter
 from mlcycle.training._plan import SEARCHES, TrainPlan, TrainTable
 from mlcycle.training._stages import detect_task
 
@@ -111,7 +111,7 @@ class TrainResult:
         """Class probabilities of the final model, columns in ``classes_`` order."""
         proba = self.predict_outputs(X).probabilities
         if proba is None:
-            raise MlcycleError("A regression model does not predict probabilities.")
+            raise BundleError("A regression model does not predict probabilities.")
         return proba
 
     def summary(self) -> dict[str, Any]:
