@@ -23,6 +23,12 @@ if TYPE_CHECKING:
 __all__ = ["RefusalSummary", "RefusalWindow", "summarise_refusals"]
 
 
+def refused_share(refused_rows: int, predicted_rows: int) -> float | None:
+    """Refused rows over all rows (refused and predicted); None when there were none."""
+    total = refused_rows + predicted_rows
+    return refused_rows / total if total else None
+
+
 @dataclass(frozen=True)
 class RefusalWindow:
     """One time window ``[start, end)`` (UTC): rows refused and rows predicted in it."""
@@ -36,8 +42,7 @@ class RefusalWindow:
     @property
     def share(self) -> float | None:
         """The refused share of the window's rows; None for a window without rows."""
-        total = self.refused_rows + self.predicted_rows
-        return self.refused_rows / total if total else None
+        return refused_share(self.refused_rows, self.predicted_rows)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -68,8 +73,7 @@ class RefusalSummary:
     @property
     def share(self) -> float | None:
         """The refused share of all rows of the range; None when there were none."""
-        total = self.refused_rows + self.predicted_rows
-        return self.refused_rows / total if total else None
+        return refused_share(self.refused_rows, self.predicted_rows)
 
     def to_dict(self) -> dict[str, Any]:
         return {
