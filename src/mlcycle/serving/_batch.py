@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
-from mlcycle.exceptions import DataError, SchemaError
+from mlcycle.exceptions import BadParameterError, DataError, SchemaError
 from mlcycle.serving._batch_io import (
     ErrorsSink,
     FileSink,
@@ -330,8 +330,9 @@ class _Plan:
 
         schema = served.schema
         check_duplicates(names, where)
-        try:  # no rows: only whole-column issues (a required column missing, an unexpected one)
-            schema.validate(pd.DataFrame({n: pd.Series([], dtype=object) for n in names}))
+        try:  # no rows: only whole-column issues (a required column absent, a misspelt one)
+            empty = pd.DataFrame({n: pd.Series([], dtype=object) for n in names})
+            schema.validate(empty, carried=True)
         except SchemaError as exc:
             raise SchemaError(f"Cannot score {where}: {exc}") from None
         if keep is None:
@@ -342,7 +343,7 @@ class _Plan:
             kept = list(dict.fromkeys(keep))
             absent = [k for k in kept if k not in names]
             if absent:
-                raise SchemaError(
+                raise BadParameterError(
                     f"Cannot keep {', '.join(map(repr, absent))}: not a column of {where}. "
                     f"Its columns: {', '.join(names)}."
                 )
@@ -350,7 +351,7 @@ class _Plan:
         added = ["prediction", *(f"proba_{c}" for c in classes or [])]
         clash = [name for name in added if name in kept]
         if clash:
-            raise SchemaError(
+            raise DataError(
                 f"{where} already has a column {clash[0]!r}, which the scores would repeat. "
                 "Rename it, or choose the columns to copy with keep (--keep)."
             )
