@@ -873,6 +873,24 @@ def test_arbitrary_dicts_of_columns_give_issues_never_crashes(columns: dict[str,
         assert not issues and list(X.columns) == schema.feature_names
 
 
+iso_like = st.from_regex(
+    r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?(Z|[+-]\d{2}(:?\d{2})?)?",
+    fullmatch=True,
+)
+
+
+@PROPERTY
+@given(st.lists(iso_like | st.text(max_size=25), min_size=1, max_size=8))
+def test_datetime_text_gets_the_same_verdict_in_bulk_and_value_by_value(texts: list[str]) -> None:
+    import datetime as dt
+
+    schema = Schema([Column("d", "datetime", False)])
+    in_bulk = schema.check([{"d": t} for t in texts])  # all text: one RE2 pass (pyarrow)
+    mixed = schema.check([{"d": t} for t in texts] + [{"d": dt.date(2020, 1, 1)}])
+
+    assert in_bulk == mixed  # the date makes the column mixed: checked value by value
+
+
 def test_import_is_light() -> None:
     code = "import sys, mlcycle.schema; print('pandas' in sys.modules or 'numpy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

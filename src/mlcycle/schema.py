@@ -74,6 +74,7 @@ __all__ = [
     "Issue",
     "Policy",
     "Schema",
+    "Screened",
 ]
 
 DTYPES: tuple[str, ...] = ("number", "integer", "boolean", "category", "string", "datetime")
@@ -262,6 +263,17 @@ class Finding:
     examples: tuple[Issue, ...]
     values: tuple[Any, ...]
     """The offending input values of ``examples``, in the same order."""
+
+
+@dataclass(frozen=True)
+class Screened:
+    """What :meth:`Schema.screen` found: every issue, and the rows that passed, typed."""
+
+    issues: list[Issue]
+    accepted: Any
+    """numpy array of the 0-based positions of the rows that no issue names, in order."""
+    frame: pd.DataFrame
+    """Those rows, typed for the model (as :meth:`Schema.coerce`), index 0..n-1."""
 
 
 @dataclass
@@ -501,16 +513,45 @@ class Schema:
         hits, table, n_rows = self._scan(data)
         if hits:
             raise SchemaError(_summary(hits, self.feature_names))
+        frame = self._typed(table, n_rows)
+        if isinstance(data, pd.DataFrame):
+            frame.index = data.index
+        return frame
+
+    def screen(self, data: Any, *, carried: bool = False) -> Screened:
+        """Check every row once, and type the rows that pass: batch scoring's one pass.
+
+        Returns every issue (as :meth:`check`), the positions of the rows no issue names,
+        and those rows typed as :meth:`coerce` types them (positional index). A whole-column
+        issue (an absent column, say) refuses every row.
+        """
+        import numpy as np
+
+        hits, table, n_rows = self._scan(data, carried)
+        issues = [h.issue(k) for h in hits for k in range(h.count)]
+        good = np.ones(n_rows, dtype=bool)
+        if any(h.rows is None for h in hits):
+            good[:] = False
+        for h in hits:
+            if h.rows is not None:
+                good[h.rows] = False
+        accepted = np.flatnonzero(good)
+        if len(accepted) < n_rows:
+            table = {name: series.iloc[accepted] for name, series in table.items()}
+        return Screened(issues, accepted, self._typed(table, len(accepted)))
+
+    def _typed(self, table: dict[str, pd.Series], n_rows: int) -> pd.DataFrame:
+        import pandas as pd
+
         out = {}
         for name in self.feature_names:
             series = table.get(name)
             if series is None:
                 series = _objects([None] * n_rows)
+            else:
+                series = series.reset_index(drop=True)
             out[name] = _convert(self.column(name), self.policy(name), series)
-        frame = pd.DataFrame(out, index=pd.RangeIndex(n_rows), columns=self.feature_names)
-        if isinstance(data, pd.DataFrame):
-            frame.index = data.index
-        return frame
+        return pd.DataFrame(out, index=pd.RangeIndex(n_rows), columns=self.feature_names)
 
     def _scan(
         self, data: Any, carried: bool = False
@@ -755,11 +796,24 @@ def _inspect(column: Column, policy: Policy, series: pd.Series | None) -> list[_
     return hits
 
 
-def _mask(series: pd.Series, bad: Callable[[Any], bool]) -> Any:
-    """Boolean array: where ``bad(value)``; decided once per Python type for speed."""
-    import numpy as np
+_UNIFORM_KINDS = frozenset(
+    ("string", "boolean", "integer", "floating", "mixed-integer-float", "decimal", "empty")
+)
+"""Kinds of ``pandas.api.types.infer_dtype`` whose values all get the same verdict from
+every type test of :func:`_inspect` (str; bool and numpy bool; int, float and their numpy
+types; Decimal), so one value decides for the whole column."""
 
-    if series.dtype != object:
+
+def _mask(series: pd.Series, bad: Callable[[Any], bool]) -> Any:
+    """Boolean array: where ``bad(value)``; decided once per Python type for speed.
+
+    A column of one kind of value (all text, say, as a CSV gives) is decided by its first
+    value after one C-level pass over the column; a mixed one value by value.
+    """
+    import numpy as np
+    from pandas.api.types import infer_dtype
+
+    if series.dtype != object or infer_dtype(series, skipna=False) in _UNIFORM_KINDS:
         sample = series.iloc[:1].to_numpy(dtype=object)
         return np.full(len(series), bool(len(sample)) and bad(sample[0]))
     values = series.to_numpy(dtype=object)
@@ -813,8 +867,17 @@ def _parse_datetimes(series: pd.Series) -> pd.Series:
     import pandas as pd
 
     values = series.to_numpy(dtype=object)
-    ok = [isinstance(v, dt.date | np.datetime64) or (isinstance(v, str) and bool(re.fullmatch(
-        _ISO_DATETIME, v))) for v in values]  # fmt: skip
+    if pd.api.types.infer_dtype(values, skipna=True) == "string":  # text, as CSV gives: RE2
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        texts = pa.array(values, type=pa.string(), from_pandas=True)
+        matched = pc.match_substring_regex(texts, f"^(?:{_ISO_DATETIME})$")
+        ok: Any = matched.fill_null(False).to_numpy(zero_copy_only=False)
+    else:
+        iso = re.compile(_ISO_DATETIME)
+        ok = [isinstance(v, dt.date | np.datetime64) or (isinstance(v, str) and bool(
+            iso.fullmatch(v))) for v in values]  # fmt: skip
     candidates = pd.Series(np.where(np.array(ok, dtype=bool), values, None), dtype=object)
     try:
         parsed = pd.to_datetime(candidates, format="ISO8601", errors="coerce", utc=True)

@@ -410,7 +410,6 @@ def _score(
     console: Console | None,
 ) -> _Counts:
     """Check, score and write every chunk; bad rows go to ``errors`` (or stop a strict run)."""
-    import numpy as np
     import pyarrow as pa
 
     schema, counts = served.schema, _Counts()
@@ -418,19 +417,18 @@ def _score(
     with _progress(progress, console, reader) as advance:
         for chunk in reader.chunks():
             n = chunk.table.num_rows
-            issues = schema.check(chunk.features)
-            issues.sort(key=lambda i: (i.row or 0, order.get(i.column or "", -1)))
-            table, features = chunk.table, chunk.features
+            screened = schema.screen(chunk.features)  # one pass: verdicts, then typed rows
+            issues = sorted(
+                screened.issues, key=lambda i: (i.row or 0, order.get(i.column or "", -1))
+            )
+            table, features = chunk.table, screened.frame
             if issues:
                 lines = [_error_line(issue, counts.rows_in) for issue in issues]
                 if strict or errors is None:
                     raise SchemaError(_strict_message(reader.where, lines))
                 errors.write(lines)
-                good = np.ones(n, dtype=bool)
-                good[[issue.row for issue in issues if issue.row is not None]] = False
-                table = table.filter(pa.array(good))
-                features = features.iloc[np.flatnonzero(good)].reset_index(drop=True)
-            outputs = served.predict_frame(schema.coerce(features)) if len(features) else None
+                table = table.take(pa.array(screened.accepted))
+            outputs = served.predict_frame(features) if len(features) else None
             scores = plan.arrow_scores(outputs)
             arrays = [table[name] for name in plan.keep] + [array for _, array in scores]
             names = plan.keep + [name for name, _ in scores]
