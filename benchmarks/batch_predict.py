@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.profile:
         profile = cProfile.Profile()
         profile.runcall(predict_file, ref, source, output)
-        pstats.Stats(profile, stream=sys.stderr).sort_stats("cumulative").print_stats(30)
+        pstats.Stats(profile, stream=sys.stderr).sort_stats(args.sort).print_stats(30)
     return {
         "rows": args.rows,
         "format": args.format,
@@ -144,6 +144,7 @@ def main() -> int:
     parser.add_argument("--budget", type=float, default=60.0, help="AutoML seconds, at most")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--profile", action="store_true", help="cProfile one run (stderr)")
+    parser.add_argument("--sort", default="cumulative", help="the profile's order (tottime...)")
     parser.add_argument("--json", type=Path, help="also write the result here")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mlcycle-bench-batch-") as tmp:

@@ -545,11 +545,8 @@ class Schema:
 
         out = {}
         for name in self.feature_names:
-            series = table.get(name)
-            if series is None:
-                series = _objects([None] * n_rows)
-            else:
-                series = series.reset_index(drop=True)
+            given = table.get(name)
+            series = _objects([None] * n_rows) if given is None else given.reset_index(drop=True)
             out[name] = _convert(self.column(name), self.policy(name), series)
         return pd.DataFrame(out, index=pd.RangeIndex(n_rows), columns=self.feature_names)
 
@@ -1013,7 +1010,7 @@ def _spelling(name: str) -> str:
 
 
 def _hint(absent: str, unknown: list[str]) -> str:
-    """" (it has 'Age': did you mean 'age'?)" when an unknown key looks like ``absent``."""
+    """The hint " (it has 'Age': did you mean 'age'?)" when an unknown key looks like it."""
     if not unknown:
         return ""
     near = [name for name in unknown if _spelling(name) == _spelling(absent)]

@@ -406,7 +406,8 @@ def test_a_misspelt_or_absent_column_is_refused_whatever_the_training_gaps(
         ("Age", "unexpected_column"),
         ("Income", "unexpected_column"),
     ]
-    assert answers["misspelt"].json()["error"].startswith(
+    first = answers["misspelt"].json()["error"]
+    assert first.startswith(
         "The input does not match the model's schema: Column 'age' is missing from the input "
         "(it has 'Age': did you mean 'age'?). The model expects: age, income, plan."
     )

@@ -130,7 +130,7 @@ def predict_file(
     served = _load_model(ref, workspace)
     with open_source(path, served.schema, chunk_rows) as reader:
         plan = _Plan.build(served, reader.names, reader.where, keep)
-        sink = FileSink(out, fmt)
+        sink = FileSink(out, fmt, plan.dictionary)
         errors = ErrorsSink(errors_path(out))
         try:
             counts = _score(served, reader, plan, sink, errors, strict, progress, console)
@@ -319,6 +319,9 @@ class _Plan:
     keep: list[str]
     classes: list[Any] | None
     prediction_type: pa.DataType
+    dictionary: list[str]
+    """Output columns with few distinct values: the kept category and boolean features, and
+    a classifier's prediction."""
 
     @classmethod
     def build(
@@ -358,7 +361,10 @@ class _Plan:
         kind = pa.float64() if classes is None else pa.array(classes).type
         present = set(names)
         features = [f for f in schema.feature_names if f in present]
-        return cls(features, kept, classes, kind)
+        known = {c.name: c.dtype for c in schema.columns}
+        dictionary = [k for k in kept if known.get(k) in ("category", "boolean")]
+        dictionary += ["prediction"] if classes is not None else []
+        return cls(features, kept, classes, kind, dictionary)
 
     def scores(self, outputs: Outputs | None) -> list[tuple[str, Any]]:
         """The prediction columns as (name, array); empty arrays when ``outputs`` is None."""

@@ -105,9 +105,9 @@ def request_body(state: ServerState, name: str) -> dict[str, Any]:
             for k, v in record.get("properties", {}).items()
         },
     }
-    for key in ("required", "additionalProperties", "x-mlcycle-unexpected"):
-        if key in record:  # the same column rules as a record's
-            columns[key] = record[key]
+    for rule in ("required", "additionalProperties", "x-mlcycle-unexpected"):
+        if rule in record:  # the same column rules as a record's
+            columns[rule] = record[rule]
     key = {"type": "string", "description": "Sticky routing key (same key, same version)"}
     return {
         "required": True,
