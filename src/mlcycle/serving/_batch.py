@@ -2,8 +2,12 @@
 
 ``predict_file("churn@production", "new.csv", "scored.parquet")`` reads CSV, TSV, Parquet
 or JSON lines ``chunk_rows`` rows at a time, so memory holds one chunk whatever the file's
-size. Each chunk is checked with :meth:`Schema.check`; the rows that pass are typed by
-:meth:`Schema.coerce` and scored by the bundle's own model with its decision threshold
+size. The file's columns are checked first, before anything is read or written: a required
+column absent, or present under another case or spacing (``Age`` for ``age``), refuses the
+whole file (:class:`SchemaError`, naming it). The file's other columns are carried to the
+output, never given to the model. Each chunk is then checked once with
+:meth:`Schema.screen`, by the same per-row rules as the server's :class:`CompiledSchema`;
+the rows that pass are scored by the bundle's own model with its decision threshold
 (:meth:`ServedModel.predict_frame`, as the server does). A bad row is never dropped
 silently: each of its issues is a line of ``<output stem>.errors.csv`` (1-based data row,
 column, code, message) and :class:`BatchReport` counts the rows refused.
