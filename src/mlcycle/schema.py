@@ -10,26 +10,49 @@ prediction time on a DataFrame, a list of JSON records or a dict of columns::
     schema.validate(records)    # raises SchemaError listing the first few issues
     X = schema.coerce(records)  # the DataFrame the model's pipeline is given
 
-Policies are set per column, or once in the schema's ``defaults``:
+An absent column and a missing value are different things:
+
+- A column absent from the input (no key in any record, no column in the frame or file) is
+  refused (``missing_column``, naming it and listing what the model expects) unless the
+  column is marked ``optional``; an optional column that is absent is all missing values.
+  In a list of records, a key that some records have and others lack is a missing value in
+  the records that lack it (JSON writers often drop null fields).
+- A missing value (``null``, ``None``, NaN) in a column that is present follows the
+  column's ``missing`` policy.
+
+Policies are stated per column. :meth:`Schema.from_dataframe` writes every one of them
+into each column, so ``schema.json`` says what each column does; a hand-written column
+that leaves one out follows the schema's ``defaults``:
 
 - ``missing``: ``allow`` (nulls pass), ``refuse``, or ``impute`` (nulls pass to the
-  pipeline's imputer). The default ``auto`` allows nulls in a column that had nulls in
-  training (``nullable``) and refuses them elsewhere. NaN is a missing value.
+  pipeline's imputer). The default ``auto``, resolved when the schema is inferred, allows
+  nulls in a column that had nulls in training (``nullable``) and refuses them elsewhere.
 - ``unseen`` (category columns): ``refuse`` (default), ``allow`` (passed through to the
-  encoder), or ``map_to_missing`` (then subject to the ``missing`` policy).
+  encoder), or ``map_to_missing`` (then subject to the ``missing`` policy). Free-text
+  (``string``) columns have no known values: any text is accepted.
 - ``out_of_range`` (number and integer columns, against ``min``/``max`` from training):
   ``allow`` (default: ranges are recorded, not enforced), ``clip`` or ``refuse``.
   Infinity is refused whatever the policy.
 
-Columns that the schema does not know are ignored unless ``unexpected`` is ``refuse``.
-A feature whose missing policy is not ``refuse`` may be absent: it is all missing.
+Each policy applies row by row: a bad value refuses its row, never the other rows (the
+server answers 422 for a request holding any refused row; batch scoring lists each refused
+row and scores the others).
+
+Keys the schema does not know follow the schema-level ``unexpected`` policy:
+``refuse`` (the default for schemas inferred or written by this version: an unknown key is
+an ``unexpected_column`` issue, which catches ``incme`` for ``income``) or ``allow``
+(ignored; schemas of formats 1 and 2 read as ``allow``). Whatever the policy, a key that
+differs from a schema column only by case or spaces (``Age`` for ``age``) is refused with
+"did you mean 'age'?". Batch scoring copies a file's other columns (ids, the target) to its
+output unread: there they are carried, not model input, and ``unexpected`` does not apply
+to them, but the case-and-spaces rule does.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -51,13 +74,16 @@ __all__ = [
     "Issue",
     "Policy",
     "Schema",
+    "Screened",
 ]
 
 DTYPES: tuple[str, ...] = ("number", "integer", "boolean", "category", "string", "datetime")
 """The logical column types a schema knows, independent of pandas/numpy dtypes."""
 
-SCHEMA_FORMAT = 2
-"""Version of the dictionary layout written by :meth:`Schema.to_dict` (format 1 is read too)."""
+SCHEMA_FORMAT = 3
+"""Version of the dictionary layout written by :meth:`Schema.to_dict` (formats 1 and 2 are
+read too). Format 3 added each column's ``optional`` flag and made ``refuse`` the
+``unexpected`` policy of a schema that does not state one."""
 
 MAX_INFERRED_CATEGORIES = 50
 """A text column with at most this many distinct values is inferred as ``category``."""
@@ -83,7 +109,7 @@ _INT64_LIMIT = 2.0**63
 _ISO_DATETIME = (
     r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?"
 )
-_COLUMN_KEYS = ("name", "dtype", "nullable", "categories", "min", "max")
+_COLUMN_KEYS = ("name", "dtype", "nullable", "optional", "categories", "min", "max")
 _POLICY_KEYS = ("missing", "unseen", "out_of_range")
 _SCHEMA_KEYS = ("format", "target", "defaults", "unexpected", "columns")
 
@@ -144,7 +170,8 @@ class Policy:
 class Column:
     """One input column: name, logical type, nulls seen in training, values seen, policies.
 
-    A policy left as ``None`` follows the schema's ``defaults``.
+    A policy left as ``None`` follows the schema's ``defaults``. ``optional`` columns may be
+    absent from the input (then they are all missing); the others must be present.
     """
 
     name: str
@@ -156,6 +183,7 @@ class Column:
     missing: str | None = None
     unseen: str | None = None
     out_of_range: str | None = None
+    optional: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -168,6 +196,8 @@ class Column:
         problem = None
         if not isinstance(self.nullable, bool):
             problem = f"'nullable' of {what} must be true or false. Got {self.nullable!r}."
+        elif not isinstance(self.optional, bool):
+            problem = f"'optional' of {what} must be true or false. Got {self.optional!r}."
         elif self.categories is not None and not isinstance(self.categories, list | tuple):
             problem = f"'categories' of {what} must be a list or null. Got {self.categories!r}."
         elif self.categories is not None and not all(map(_is_json_scalar, self.categories)):
@@ -235,6 +265,17 @@ class Finding:
     """The offending input values of ``examples``, in the same order."""
 
 
+@dataclass(frozen=True)
+class Screened:
+    """What :meth:`Schema.screen` found: every issue, and the rows that passed, typed."""
+
+    issues: list[Issue]
+    accepted: Any
+    """numpy array of the 0-based positions of the rows that no issue names, in order."""
+    frame: pd.DataFrame
+    """Those rows, typed for the model (as :meth:`Schema.coerce`), index 0..n-1."""
+
+
 @dataclass
 class Schema:
     """The columns a model expects (the target included, if known), its target and policies."""
@@ -242,7 +283,7 @@ class Schema:
     columns: list[Column] = field(default_factory=list)
     target: str | None = None
     defaults: Policy = field(default_factory=Policy)
-    unexpected: str = "allow"
+    unexpected: str = "refuse"
 
     def __post_init__(self) -> None:
         seen: set[str] = set()
@@ -260,6 +301,13 @@ class Schema:
         if not isinstance(self.defaults, Policy):
             raise SchemaError(f"The schema's 'defaults' must be a Policy. Got {self.defaults!r}.")
         _check_choice(self.unexpected, UNEXPECTED_POLICIES, "The 'unexpected' policy")
+        for column in self.columns:
+            if column.optional and self.policy(column.name).missing == "refuse":
+                raise SchemaError(
+                    f"Column '{column.name}' is optional, so it may be absent (all missing), "
+                    "but its 'missing' policy refuses missing values. Set its 'missing' policy "
+                    "to allow or impute, or make it required."
+                )
 
     @property
     def feature_names(self) -> list[str]:
@@ -292,9 +340,18 @@ class Schema:
 
     @classmethod
     def from_dataframe(
-        cls, df: pd.DataFrame, target: str | None = None, *, defaults: Policy | None = None
+        cls,
+        df: pd.DataFrame,
+        target: str | None = None,
+        *,
+        defaults: Policy | None = None,
+        unexpected: str = "refuse",
     ) -> Schema:
-        """Infer a schema from training data: types, nulls seen, categories and ranges."""
+        """Infer a schema from training data: types, nulls seen, categories and ranges.
+
+        Every column is required and states its policies, ``defaults`` resolved (``auto``
+        becomes ``allow`` where training had nulls, ``refuse`` elsewhere).
+        """
         import pandas as pd
 
         if not isinstance(df, pd.DataFrame):
@@ -304,8 +361,11 @@ class Schema:
                 f"The target column '{target}' is not in the data. "
                 f"Columns: {', '.join(map(str, df.columns))}."
             )
+        defaults = defaults or Policy()
         columns = [_infer_column(str(name), df[name]) for name in df.columns]
-        return cls(columns, target=target, defaults=defaults or Policy())
+        for column in columns:
+            _state_policies(column, defaults)
+        return cls(columns, target=target, defaults=defaults, unexpected=unexpected)
 
     # -- serialisation ---------------------------------------------------------------------
 
@@ -326,7 +386,7 @@ class Schema:
             raise SchemaError("A schema dictionary needs a 'columns' list.")
         _refuse_unknown(data, _SCHEMA_KEYS, "the schema")
         fmt = data.get("format", SCHEMA_FORMAT)
-        if fmt not in (1, SCHEMA_FORMAT) or isinstance(fmt, bool):
+        if fmt not in (1, 2, SCHEMA_FORMAT) or isinstance(fmt, bool):
             raise SchemaError(
                 f"This schema has format {fmt!r}; this mlcycle reads formats 1 to "
                 f"{SCHEMA_FORMAT}. Upgrade mlcycle to read it."
@@ -340,7 +400,7 @@ class Schema:
             [Column.from_dict(c) for c in data["columns"]],
             target=target,
             defaults=Policy.from_dict(data.get("defaults", {})),
-            unexpected=data.get("unexpected", "allow"),
+            unexpected=data.get("unexpected", "allow" if fmt < 3 else "refuse"),
         )
 
     def to_json(self, indent: int | None = None) -> str:
@@ -370,29 +430,53 @@ class Schema:
     def to_json_schema(self, title: str | None = None) -> dict[str, Any]:
         """A JSON Schema (draft 2020-12) for one input record, the target excluded.
 
-        Serving builds its OpenAPI from it. Features whose missing policy is ``refuse`` are
-        ``required``; the others accept ``null`` and may be left out.
+        Serving builds its OpenAPI from it. Every feature but the ``optional`` ones is
+        ``required``; those whose missing policy is not ``refuse`` accept ``null``. Each
+        property states its policies in ``x-mlcycle-policy`` and in words in its
+        ``description``; ``x-mlcycle-unexpected`` is the unknown-key policy.
         """
         names = self.feature_names
         out: dict[str, Any] = {"$schema": "https://json-schema.org/draft/2020-12/schema"}
         out.update({"title": title} if title is not None else {})
         out["type"] = "object"
+        out["description"] = (
+            "One input record. A required column must be present (send null for a missing "
+            "value, where its policy allows one); "
+            + (
+                "keys the model does not know are refused."
+                if self.unexpected == "refuse"
+                else "keys the model does not know are ignored, unless they differ from a "
+                "column only by case or spaces (refused)."
+            )
+        )
         out["properties"] = {n: _json_property(self.column(n), self.policy(n)) for n in names}
-        out["required"] = [n for n in names if self.policy(n).missing == "refuse"]
+        out["required"] = [n for n in names if not self.column(n).optional]
         out["additionalProperties"] = self.unexpected == "allow"
+        out["x-mlcycle-unexpected"] = self.unexpected
         return out
+
+    def column_issues(self, names: Iterable[str], *, carried: bool = False) -> list[Issue]:
+        """The whole-column issues of an input whose columns are ``names``, in order.
+
+        A required feature absent is ``missing_column``; a name the schema does not know is
+        ``unexpected_column`` when the ``unexpected`` policy refuses it, and always when it
+        differs from a schema column only by case or spaces. ``carried=True`` (batch
+        scoring, which copies unknown columns to its output) reports only the latter.
+        """
+        return [hits.issue(0) for hits in self._column_hits(list(names), carried)]
 
     # -- enforcement -----------------------------------------------------------------------
 
-    def check(self, data: Any, limit: int | None = None) -> list[Issue]:
+    def check(self, data: Any, limit: int | None = None, *, carried: bool = False) -> list[Issue]:
         """Every way ``data`` breaks this schema, one :class:`Issue` per row and column.
 
         ``data`` is a DataFrame, a list of records (dicts) or a dict of columns (a dict
         whose values are not all lists is one record). Nothing is raised for bad values;
         :class:`SchemaError` only for input that is none of these. ``limit`` stops early.
+        ``carried=True`` accepts unknown columns as carried through (see the module's notes).
         """
         issues: list[Issue] = []
-        for hits in self._scan(data)[0]:
+        for hits in self._scan(data, carried)[0]:
             for k in range(hits.count):
                 if limit is not None and len(issues) >= limit:
                     return issues
@@ -408,12 +492,12 @@ class Schema:
             out.append(Finding(h.column, h.code, h.count, issues, values))
         return out
 
-    def validate(self, data: Any) -> None:
+    def validate(self, data: Any, *, carried: bool = False) -> None:
         """Raise :class:`SchemaError` naming the first few ways ``data`` breaks this schema.
 
         The target is checked only when present. See :meth:`check` for the inputs accepted.
         """
-        hits = self._scan(data)[0]
+        hits = self._scan(data, carried)[0]
         if hits:
             raise SchemaError(_summary(hits, self.feature_names))
 
@@ -429,31 +513,52 @@ class Schema:
         hits, table, n_rows = self._scan(data)
         if hits:
             raise SchemaError(_summary(hits, self.feature_names))
-        out = {}
-        for name in self.feature_names:
-            series = table.get(name)
-            if series is None:
-                series = _objects([None] * n_rows)
-            out[name] = _convert(self.column(name), self.policy(name), series)
-        frame = pd.DataFrame(out, index=pd.RangeIndex(n_rows), columns=self.feature_names)
+        frame = self._typed(table, n_rows)
         if isinstance(data, pd.DataFrame):
             frame.index = data.index
         return frame
 
-    def _scan(self, data: Any) -> tuple[list[_Hits], dict[str, pd.Series], int]:
+    def screen(self, data: Any, *, carried: bool = False) -> Screened:
+        """Check every row once, and type the rows that pass: batch scoring's one pass.
+
+        Returns every issue (as :meth:`check`), the positions of the rows no issue names,
+        and those rows typed as :meth:`coerce` types them (positional index). A whole-column
+        issue (an absent column, say) refuses every row.
+        """
+        import numpy as np
+
+        hits, table, n_rows = self._scan(data, carried)
+        issues = [h.issue(k) for h in hits for k in range(h.count)]
+        good = np.ones(n_rows, dtype=bool)
+        if any(h.rows is None for h in hits):
+            good[:] = False
+        for h in hits:
+            if h.rows is not None:
+                good[h.rows] = False
+        accepted = np.flatnonzero(good)
+        if len(accepted) < n_rows:
+            table = {name: series.iloc[accepted] for name, series in table.items()}
+        return Screened(issues, accepted, self._typed(table, len(accepted)))
+
+    def _typed(self, table: dict[str, pd.Series], n_rows: int) -> pd.DataFrame:
+        import pandas as pd
+
+        out = {}
+        for name in self.feature_names:
+            given = table.get(name)
+            series = _objects([None] * n_rows) if given is None else given.reset_index(drop=True)
+            out[name] = _convert(self.column(name), self.policy(name), series)
+        return pd.DataFrame(out, index=pd.RangeIndex(n_rows), columns=self.feature_names)
+
+    def _scan(
+        self, data: Any, carried: bool = False
+    ) -> tuple[list[_Hits], dict[str, pd.Series], int]:
         import numpy as np
 
         names = {c.name for c in self.columns}
         table, present, n_rows, hits = _table(data, names)
-        features, expects = self.feature_names, _expects(self.feature_names)
-        for name in features if present is not None else ():
-            if name not in table and self.policy(name).missing == "refuse":
-                say = f"Column '{name}' is missing from the input. {expects}"
-                hits.append(_Hits(name, "missing_column", say))
-        for name in present if present is not None and self.unexpected == "refuse" else ():
-            if name not in names:
-                say = f"Column {_show(name)} is not one the model knows; remove it. {expects}"
-                hits.append(_Hits(name, "unexpected_column", say))
+        if present is not None:
+            hits.extend(self._column_hits(present, carried))
         not_records = [h.rows for h in hits if h.column is None]  # reported once, as rows
         for column in self.columns:
             for h in _inspect(column, self.policy(column.name), table.get(column.name)):
@@ -462,6 +567,32 @@ class Schema:
                     h.rows, h.values = h.rows[keep], h.values[keep]
                 hits.extend([h] if h.rows is None or len(h.rows) else [])
         return hits, table, n_rows
+
+    def _column_hits(self, present: list[str], carried: bool = False) -> list[_Hits]:
+        known = {c.name: c for c in self.columns}
+        given = set(present)
+        unknown = [name for name in present if name not in known]
+        hits: list[_Hits] = []
+        features = self.feature_names
+        for name in features:
+            if name not in given and not known[name].optional:
+                say = f"Column '{name}' is missing from the input{_hint(name, unknown)}."
+                hits.append(_Hits(name, "missing_column", f"{say} {_expects(features)}"))
+        spelled = {_spelling(name): name for name in known}
+        for name in unknown:
+            meant = spelled.get(_spelling(name))
+            if meant is not None:
+                say = (
+                    f"Column {_show(name)} is not one the model knows; did you mean '{meant}'? "
+                    "Column names must match exactly, case and spaces included."
+                )
+            elif self.unexpected == "refuse" and not carried:
+                say = f"Column {_show(name)} is not one the model knows; remove it. "
+                say += _expects(features)
+            else:
+                continue
+            hits.append(_Hits(name, "unexpected_column", say))
+        return hits
 
 
 # -- reading the input ---------------------------------------------------------------------
@@ -662,11 +793,24 @@ def _inspect(column: Column, policy: Policy, series: pd.Series | None) -> list[_
     return hits
 
 
-def _mask(series: pd.Series, bad: Callable[[Any], bool]) -> Any:
-    """Boolean array: where ``bad(value)``; decided once per Python type for speed."""
-    import numpy as np
+_UNIFORM_KINDS = frozenset(
+    ("string", "boolean", "integer", "floating", "mixed-integer-float", "decimal", "empty")
+)
+"""Kinds of ``pandas.api.types.infer_dtype`` whose values all get the same verdict from
+every type test of :func:`_inspect` (str; bool and numpy bool; int, float and their numpy
+types; Decimal), so one value decides for the whole column."""
 
-    if series.dtype != object:
+
+def _mask(series: pd.Series, bad: Callable[[Any], bool]) -> Any:
+    """Boolean array: where ``bad(value)``; decided once per Python type for speed.
+
+    A column of one kind of value (all text, say, as a CSV gives) is decided by its first
+    value after one C-level pass over the column; a mixed one value by value.
+    """
+    import numpy as np
+    from pandas.api.types import infer_dtype
+
+    if series.dtype != object or infer_dtype(series, skipna=False) in _UNIFORM_KINDS:
         sample = series.iloc[:1].to_numpy(dtype=object)
         return np.full(len(series), bool(len(sample)) and bad(sample[0]))
     values = series.to_numpy(dtype=object)
@@ -720,8 +864,17 @@ def _parse_datetimes(series: pd.Series) -> pd.Series:
     import pandas as pd
 
     values = series.to_numpy(dtype=object)
-    ok = [isinstance(v, dt.date | np.datetime64) or (isinstance(v, str) and bool(re.fullmatch(
-        _ISO_DATETIME, v))) for v in values]  # fmt: skip
+    if pd.api.types.infer_dtype(values, skipna=True) == "string":  # text, as CSV gives: RE2
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        texts = pa.array(values, type=pa.string(), from_pandas=True)
+        matched = pc.match_substring_regex(texts, f"^(?:{_ISO_DATETIME})$")
+        ok: Any = matched.fill_null(False).to_numpy(zero_copy_only=False)
+    else:
+        iso = re.compile(_ISO_DATETIME)
+        ok = [isinstance(v, dt.date | np.datetime64) or (isinstance(v, str) and bool(
+            iso.fullmatch(v))) for v in values]  # fmt: skip
     candidates = pd.Series(np.where(np.array(ok, dtype=bool), values, None), dtype=object)
     try:
         parsed = pd.to_datetime(candidates, format="ISO8601", errors="coerce", utc=True)
@@ -802,11 +955,82 @@ def _json_property(column: Column, policy: Policy) -> dict[str, Any]:
         if "enum" in out:
             out["enum"] = [*out["enum"], None]
     out["type"] = out["type"][0] if len(out["type"]) == 1 else out["type"]
+    stated = {"missing": policy.missing}
+    if column.dtype == "category":
+        stated["unseen"] = policy.unseen
+    if column.dtype in ("number", "integer"):
+        stated["out_of_range"] = policy.out_of_range
+    out["description"] = _describe(column, policy)
+    out["x-mlcycle-policy"] = {"optional": column.optional, **stated}
     return out
+
+
+_MISSING_WORDS = {
+    "allow": "null accepted",
+    "impute": "null passed to the model's imputer",
+    "refuse": "null refused",
+}
+_UNSEEN_WORDS = {
+    "refuse": "a value not seen in training is refused",
+    "allow": "a value not seen in training is passed to the model",
+    "map_to_missing": "a value not seen in training counts as null",
+}
+
+
+def _describe(column: Column, policy: Policy) -> str:
+    """The column's contract in words, for the OpenAPI document's readers."""
+    parts = [
+        "optional (may be absent: all null)" if column.optional else "required",
+        _MISSING_WORDS[policy.missing],
+    ]
+    if column.dtype == "category" and column.categories is not None:
+        parts.append(_UNSEEN_WORDS[policy.unseen])
+    if column.dtype == "string":
+        parts.append("free text: any text accepted")
+    if column.dtype in ("number", "integer") and (column.min, column.max) != (None, None):
+        span = _span(column)
+        parts.append(
+            {
+                "allow": f"training range {span} not enforced",
+                "clip": f"clipped to {span}",
+                "refuse": f"values outside {span} refused",
+            }[policy.out_of_range]
+        )
+    text = "; ".join(parts)
+    return text[0].upper() + text[1:] + "."
 
 
 def _expects(features: list[str]) -> str:
     return f"The model expects: {', '.join(features)}."
+
+
+def _spelling(name: str) -> str:
+    """A column name with case and whitespace erased: equal for near-miss spellings."""
+    return "".join(name.split()).casefold()
+
+
+def _hint(absent: str, unknown: list[str]) -> str:
+    """The hint " (it has 'Age': did you mean 'age'?)" when an unknown key looks like it."""
+    if not unknown:
+        return ""
+    near = [name for name in unknown if _spelling(name) == _spelling(absent)]
+    if not near:
+        import difflib
+
+        near = difflib.get_close_matches(absent, unknown, n=1, cutoff=0.8)
+    return f" (it has {_show(near[0])}: did you mean '{absent}'?)" if near else ""
+
+
+def _state_policies(column: Column, defaults: Policy) -> None:
+    """Write the policies in force into an inferred column, ``auto`` resolved."""
+    missing = defaults.missing
+    if missing == "auto":
+        missing = "allow" if column.nullable else "refuse"
+    column.missing = missing
+    if column.dtype == "category":
+        column.unseen = defaults.unseen
+    if column.dtype in ("number", "integer"):
+        column.out_of_range = defaults.out_of_range
 
 
 def _span(column: Column) -> str:

@@ -19,7 +19,7 @@ import pytest
 from tests.serving.conftest import FEATURES, numeric_frame, register_lgbm, register_pipeline
 
 import mlcycle
-from mlcycle.exceptions import DataError, SchemaError
+from mlcycle.exceptions import BadParameterError, DataError, SchemaError
 from mlcycle.schema import Schema
 from mlcycle.serving import BatchReport, predict_file
 
@@ -305,7 +305,7 @@ def test_strict_writes_nothing(clean_env: Path, tmp_path: Path) -> None:
         "50",
         cwd=tmp_path,
     )
-    assert done.returncode == 2
+    assert done.returncode == 1  # the input breaks the schema, as when rows are refused
     assert done.stderr.startswith("error:") and "Traceback" not in done.stderr
     assert "row 81, column 'f1': 'abc' is not a number" in done.stderr
     assert files(tmp_path) == ["new.csv"]
@@ -361,11 +361,6 @@ BAD_INPUTS = {
         "bench@production",
         "not a Parquet file",
     ),
-    "missing column": (
-        lambda d: _write(d, "m.csv", (",".join(FEATURES[:-1]) + "\n1,2,3,4,5,6,7\n").encode()),
-        "bench@production",
-        "Column 'f7' is missing",
-    ),
     "ragged row": (
         lambda d: _write(d, "r.csv", (",".join(FEATURES) + "\n" + "1," * 8 + "9\n").encode()),
         "bench@production",
@@ -418,6 +413,93 @@ def test_refuses_paths_before_any_work(
     with pytest.raises(DataError, match="chunk_rows"):
         predict_file("bench@production", tmp_path / "new.csv", tmp_path / "o.csv", chunk_rows=0)
     register_lgbm()
-    with pytest.raises(SchemaError, match="Cannot keep 'nope'"):
+    with pytest.raises(BadParameterError, match="Cannot keep 'nope'"):
         predict_file("bench@production", tmp_path / "new.csv", tmp_path / "o.csv", keep=["nope"])
     assert files(tmp_path) == ["new.csv", "out.errors.csv"]
+
+
+# -- one contract: the server's checks and batch scoring give the same verdicts -------------
+
+
+def test_the_server_and_batch_scoring_refuse_the_same_rows_with_the_same_codes(
+    clean_env: Path, tmp_path: Path
+) -> None:
+    from mlcycle.serving import CompiledSchema
+    from mlcycle.serving._input import rows_of
+
+    register_pipeline()  # age integer (no gaps), income with gaps, plan category, active
+    pool = {
+        "age": [30, 45.0, 61, None, "x", 2.5, True, 2**70, ...],
+        "income": [50.0, 12, None, "lots", [1], ...],
+        "plan": ["basic", "pro", "plus", "gold", None, 3, {"a": 1}],
+        "active": [True, False, None, "maybe", 1],
+    }
+    rng = np.random.default_rng(11)
+    rows = []
+    for i in range(240):
+        good = i % 3 == 0  # a third of the rows are clean
+        record = {
+            name: values[0 if good else rng.integers(len(values))] for name, values in pool.items()
+        }
+        rows.append({k: v for k, v in record.items() if v is not ...})  # ...: key left out
+    (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    compiled = CompiledSchema.build(mlcycle.load_model("plans@production").schema)
+    served = {(i.row, i.column, i.code) for i in compiled.scan(*rows_of({"records": rows}))[1]}
+    report = predict_file(
+        "plans@production", tmp_path / "rows.jsonl", tmp_path / "out.parquet", chunk_rows=37
+    )
+    errors = errors_of(tmp_path / "out.errors.csv")
+    batch = {(int(e["row"]) - 1, e["column"], e["code"]) for e in errors}
+
+    assert batch == served
+    assert {code for _, _, code in served} == {
+        "missing_value", "wrong_type", "unseen_category", "out_of_range"
+    }  # fmt: skip
+    refused = {row for row, _, _ in served}
+    assert report.rows_refused == len(refused) and 0 < len(refused) < len(rows)
+    scored = pd.read_parquet(tmp_path / "out.parquet")
+    assert len(scored) == len(rows) - len(refused)
+
+
+@pytest.mark.parametrize("gaps", [True, False], ids=["trained-with-gaps", "trained-without"])
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "jsonl"])
+def test_a_file_without_a_column_or_with_it_misspelt_is_refused(
+    clean_env: Path, tmp_path: Path, gaps: bool, fmt: str
+) -> None:
+    from tests.serving.test_server import register_plans
+
+    register_plans("plans", gaps=gaps)
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame({
+        "id": [f"c{i}" for i in range(300)],
+        "age": rng.normal(45, 12, 300),
+        "income": rng.normal(50, 10, 300),
+        "plan": rng.choice(["basic", "plus", "pro"], 300),
+    })  # fmt: skip
+    cases = {
+        "absent": (frame.drop(columns="income"), "Column 'income' is missing from the input."),
+        "misspelt": (
+            frame.rename(columns={"age": "Age", "income": "Income"}),
+            "Columns 'age', 'income' are missing from the input.",
+        ),
+    }
+    for case, (data, message) in cases.items():
+        source = tmp_path / f"{case}.{fmt}"
+        if fmt == "csv":
+            data.to_csv(source, index=False)
+        elif fmt == "parquet":
+            data.to_parquet(source)
+        else:
+            data.to_json(source, orient="records", lines=True)
+        done = cli(clean_env, "plans@production", source.name, "-o", "out.csv", cwd=tmp_path)
+        assert done.returncode == 1, (case, done.stderr)
+        assert message in done.stderr and "Scored" not in done.stdout
+        assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+        if case == "misspelt":
+            assert "'Age' is not one the model knows; did you mean 'age'?" in done.stderr
+        assert not (tmp_path / "out.csv").exists() and leftovers(tmp_path) == []
+        with pytest.raises(SchemaError, match="missing from the input"):
+            mlcycle.predict("plans@production", data)
+    scored = mlcycle.predict("plans@production", frame)  # the id column is carried through
+    assert scored["id"].tolist() == frame["id"].tolist()

@@ -19,6 +19,7 @@ SCHEMA = Schema(
         Column("flag", "boolean", nullable=True),
         Column("plan", "category", nullable=False, categories=["a", "b", 3]),
         Column("tier", "category", nullable=True, categories=["x", "y"], unseen="map_to_missing"),
+        Column("note", "number", nullable=True, optional=True),
         Column("y", "number", nullable=False),
     ],
     target="y",
@@ -36,26 +37,55 @@ values = st.one_of(
     st.lists(st.integers(), max_size=2),
 )
 records = st.lists(
-    st.dictionaries(st.sampled_from(["x", "n", "flag", "plan", "tier", "extra"]), values),
+    st.dictionaries(
+        st.sampled_from(["x", "n", "flag", "plan", "tier", "note", "extra", "Plan", " x"]), values
+    ),
     min_size=1,
     max_size=6,
 )
 
 
-def _compiled_issues(batch: list[dict]) -> set[tuple]:
+def _compiled_issues(schema: Schema, batch: list[dict]) -> set[tuple]:
     columns, n_rows, names = rows_of({"records": batch})
+    compiled = CompiledSchema.build(schema)
+    issues = {(i.row, i.column, i.code) for i in compiled.scan(columns, n_rows, names)[1]}
     try:
-        CompiledSchema.build(SCHEMA).check(columns, n_rows, names)
+        compiled.check(columns, n_rows, names)
     except RequestError as error:
-        return {(d["row"], d["column"], d["code"]) for d in error.details}
-    return set()
+        assert {(d["row"], d["column"], d["code"]) for d in error.details} <= issues
+    else:
+        assert not issues
+    return issues
 
 
 @settings(max_examples=300, deadline=None)
-@given(records)
-def test_compiled_checks_find_exactly_the_issues_schema_check_finds(batch: list[dict]) -> None:
-    expected = {(i.row, i.column, i.code) for i in SCHEMA.check(batch) if i.column != "y"}
-    assert _compiled_issues(batch) == expected
+@given(records, st.sampled_from(["allow", "refuse"]))
+def test_compiled_checks_find_exactly_the_issues_schema_check_finds(
+    batch: list[dict], unexpected: str
+) -> None:
+    schema = Schema(SCHEMA.columns, SCHEMA.target, SCHEMA.defaults, unexpected)
+    expected = {(i.row, i.column, i.code) for i in schema.check(batch) if i.column != "y"}
+    assert _compiled_issues(schema, batch) == expected
+
+
+def test_an_absent_or_misspelt_column_is_refused_an_optional_one_is_not() -> None:
+    compiled = CompiledSchema.build(SCHEMA)
+    good = {"x": 1, "n": 2, "flag": True, "plan": "a", "tier": "x"}
+
+    assert math.isnan(compiled.check(*rows_of({"records": [good]}))["note"][0])
+    without = {name: {k: v for k, v in good.items() if k != name} for name in good}
+    for body, first in [
+        ({"records": [{**without["x"], "X": 1}]}, "Column 'x' is missing from the input (it has "),
+        ({"columns": {k: [v] for k, v in without["n"].items()}}, "Column 'n' is missing"),
+    ]:
+        with pytest.raises(RequestError) as caught:
+            compiled.check(*rows_of(body))
+        assert caught.value.status == 422 and first in caught.value.message
+        assert caught.value.details[0]["code"] == "missing_column"
+    lenient = CompiledSchema.build(Schema(SCHEMA.columns, SCHEMA.target, unexpected="allow"))
+    assert lenient.scan(*rows_of({"records": [{**good, "other": 1}]}))[1] == []
+    (issue,) = lenient.scan(*rows_of({"records": [{**good, "Note": 1}]}))[1]
+    assert issue.code == "unexpected_column" and "did you mean 'note'?" in issue.message
 
 
 def test_clean_values_are_what_the_model_gets() -> None:

@@ -43,4 +43,19 @@ def test_the_document_shows_each_models_real_input_fields(live) -> None:
     fields = records["items"]["properties"]
     assert set(fields) == {"age", "income", "plan", "active"}
     assert fields["plan"]["enum"] == ["basic", "plus", "pro"]
-    assert "income" not in records["items"]["required"]  # it had missing values in training
+    assert records["items"]["required"] == ["age", "income", "plan", "active"]  # absent: 422
+    assert records["items"]["additionalProperties"] is False
+    assert records["items"]["x-mlcycle-unexpected"] == "refuse"
+    # Each column's policies, stated: income had gaps in training, age had none.
+    assert fields["income"]["type"] == ["number", "null"]
+    assert fields["income"]["x-mlcycle-policy"] == {
+        "optional": False, "missing": "allow", "out_of_range": "allow"
+    }  # fmt: skip
+    assert fields["age"]["x-mlcycle-policy"]["missing"] == "refuse"
+    assert fields["plan"]["x-mlcycle-policy"] == {
+        "optional": False, "missing": "refuse", "unseen": "refuse"
+    }  # fmt: skip
+    assert fields["plan"]["description"].startswith("Required; null refused; a value not seen")
+    columns = body["content"]["application/json"]["schema"]["oneOf"][1]["properties"]["columns"]
+    assert columns["required"] == ["age", "income", "plan", "active"]
+    assert columns["properties"]["plan"]["items"]["x-mlcycle-policy"]["unseen"] == "refuse"

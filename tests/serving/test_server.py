@@ -326,28 +326,126 @@ def test_overload_answers_429_and_503_with_retry_after(
     assert queued_out[0].headers["retry-after"] == "1"
 
 
-def test_unknown_columns_are_ignored_or_refused_as_the_schema_says(live) -> None:
+def test_unknown_columns_are_refused_or_ignored_as_the_schema_says(live) -> None:
     import lightgbm as lgb
 
     from mlcycle.schema import Schema
 
     X, y = numeric_frame()
     model = lgb.LGBMClassifier(n_estimators=10, verbose=-1).fit(X, y)
-    strict = Schema.from_dataframe(X)
-    strict.unexpected = "refuse"
-    mlcycle.register_model("strict", model, schema=strict, alias="production")
-    register_lgbm()
-    server = live(["strict@production", "bench@production"])
+    lenient = Schema.from_dataframe(X, unexpected="allow")
+    mlcycle.register_model("lenient", model, schema=lenient, alias="production")
+    register_lgbm()  # the default: unknown keys refused
+    server = live(["lenient@production", "bench@production"])
     body = {"records": [{**record(), "surprise": 1}]}
+    near = {"records": [{**record(), "F1": 1}]}
     with server.client() as client:
-        refused = client.post("/v1/models/strict/predict", json=body)
-        ignored = client.post("/v1/models/bench/predict", json=body)
+        refused = client.post("/v1/models/bench/predict", json=body)
+        ignored = client.post("/v1/models/lenient/predict", json=body)
+        spelt = client.post("/v1/models/lenient/predict", json=near)
     assert refused.status_code == 422
     assert refused.json()["details"] == [
         {"row": None, "column": "surprise", "code": "unexpected_column",
-         "message": "Column 'surprise' is not one the model knows; remove it."}
+         "message": "Column 'surprise' is not one the model knows; remove it. The model "
+                    "expects: f0, f1, f2, f3, f4, f5, f6, f7."}
     ]  # fmt: skip
     assert ignored.status_code == 200
+    assert spelt.status_code == 422  # a column's name in other case: refused whatever the policy
+    assert "did you mean 'f1'?" in spelt.json()["error"]
+
+
+def register_plans(name: str, *, gaps: bool, optional: tuple[str, ...] = ()) -> None:
+    """A pipeline on age, income and plan; ``gaps``: age and income had missing values."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from mlcycle.data import build_preparer
+    from mlcycle.schema import Schema
+
+    rng = np.random.default_rng(3)
+    n = 300
+    frame = pd.DataFrame({
+        "age": rng.normal(45, 12, n),
+        "income": rng.normal(50, 10, n),
+        "plan": rng.choice(["basic", "plus", "pro"], n),
+    })  # fmt: skip
+    if gaps:
+        frame.loc[rng.random(n) < 0.1, "age"] = np.nan
+        frame.loc[rng.random(n) < 0.1, "income"] = np.nan
+    target = np.where((frame["plan"] == "pro") | (frame["age"] > 55), "yes", "no")
+    model = make_pipeline(build_preparer(frame, task="binary"), LogisticRegression(max_iter=500))
+    data = Schema.from_dataframe(frame).to_dict()
+    for column in data["columns"]:
+        column["optional"] = column["name"] in optional
+    schema = Schema.from_dict(data)
+    mlcycle.register_model(name, model.fit(frame, target), schema=schema, alias="production")
+
+
+GOOD = {"age": 40.0, "income": 55.0, "plan": "basic"}
+
+
+@pytest.mark.parametrize("gaps", [True, False], ids=["trained-with-gaps", "trained-without"])
+def test_a_misspelt_or_absent_column_is_refused_whatever_the_training_gaps(
+    live, gaps: bool
+) -> None:
+    register_plans("plans", gaps=gaps)
+    server = live(["plans@production"])
+    misspelt = {"Age": 40.0, "Income": 55.0, "plan": "basic"}
+    absent = {"age": 40.0, "plan": "basic"}
+    null = {**GOOD, "income": None}
+    url = "/v1/models/plans/predict"
+    with server.client() as client:
+        good = client.post(url, json={"records": [GOOD]})
+        answers = {
+            "misspelt": client.post(url, json={"records": [misspelt, misspelt]}),
+            "absent": client.post(url, json={"records": [absent]}),
+            "absent as columns": client.post(
+                url, json={"columns": {k: [v] for k, v in absent.items()}}
+            ),
+        }
+        with_null = client.post(url, json={"records": [null]})
+    assert good.status_code == 200, good.text
+    for case, answer in answers.items():
+        assert answer.status_code == 422, case
+    found = [(d["column"], d["code"]) for d in answers["misspelt"].json()["details"]]
+    assert found == [
+        ("age", "missing_column"),
+        ("income", "missing_column"),
+        ("Age", "unexpected_column"),
+        ("Income", "unexpected_column"),
+    ]
+    first = answers["misspelt"].json()["error"]
+    assert first.startswith(
+        "The input does not match the model's schema: Column 'age' is missing from the input "
+        "(it has 'Age': did you mean 'age'?). The model expects: age, income, plan."
+    )
+    for case in ("absent", "absent as columns"):
+        assert [(d["row"], d["column"], d["code"]) for d in answers[case].json()["details"]] == [
+            (None, "income", "missing_column")
+        ]
+    # A null is a missing value, which the column's stated policy decides.
+    assert with_null.status_code == (200 if gaps else 422)
+    if not gaps:
+        assert with_null.json()["details"][0]["code"] == "missing_value"
+
+
+def test_an_optional_column_may_be_absent(live) -> None:
+    register_plans("plans", gaps=True, optional=("income",))
+    server = live(["plans@production"])
+    bundle = mlcycle.load_model("plans@production")
+    absent = {"age": 40.0, "plan": "pro"}
+    with server.client() as client:
+        answer = client.post("/v1/models/plans/predict", json={"records": [absent]})
+        age_absent = client.post("/v1/models/plans/predict", json={"records": [{"plan": "pro"}]})
+        described = client.get("/v1/models/plans").json()
+    assert answer.status_code == 200, answer.text
+    expected = bundle.predict_proba(bundle.schema.coerce([{**absent, "income": None}]))
+    np.testing.assert_allclose(answer.json()["probabilities"], expected, atol=1e-9)
+    assert age_absent.status_code == 422
+    assert age_absent.json()["details"][0]["column"] == "age"
+    schema = described["targets"]["production"]["input_schema"]
+    assert schema["required"] == ["age", "plan"]
+    assert schema["properties"]["income"]["x-mlcycle-policy"]["optional"] is True
 
 
 def test_each_prediction_can_carry_its_anomaly_score(live, clean_env: Path) -> None:

@@ -36,21 +36,30 @@ def predict(
 ) -> None:
     """Score a file in chunks with the server's checks; bad rows go to OUT's errors file.
 
-    Exit code 0 when every row was scored; 1 when some rows were refused (each is listed in
-    <OUT stem>.errors.csv with its row, column and reason); 2 when nothing was scored.
+    Exit code 0 when every row was scored; 1 when the file breaks the model's schema: some
+    rows were refused (each is listed in <OUT stem>.errors.csv with its row, column and
+    reason), a required column is absent or misspelt, or --strict met a bad row (then
+    nothing is written); 2 for any other error (no such model, unreadable file, ...).
     """
+    from rich.markup import escape
+
+    from mlcycle.exceptions import SchemaError
     from mlcycle.serving import predict_file
 
-    report = predict_file(
-        model,
-        data,
-        output,
-        keep=keep,
-        chunk_rows=chunk_rows,
-        strict=strict,
-        progress=not (quiet or as_json),
-        console=err,
-    )
+    try:
+        report = predict_file(
+            model,
+            data,
+            output,
+            keep=keep,
+            chunk_rows=chunk_rows,
+            strict=strict,
+            progress=not (quiet or as_json),
+            console=err,
+        )
+    except SchemaError as exc:  # the input's fault, like refused rows: exit 1, not 2
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(1) from None
     if as_json:
         _emit_json(report.to_dict())
     else:

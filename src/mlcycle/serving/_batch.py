@@ -2,8 +2,12 @@
 
 ``predict_file("churn@production", "new.csv", "scored.parquet")`` reads CSV, TSV, Parquet
 or JSON lines ``chunk_rows`` rows at a time, so memory holds one chunk whatever the file's
-size. Each chunk is checked with :meth:`Schema.check`; the rows that pass are typed by
-:meth:`Schema.coerce` and scored by the bundle's own model with its decision threshold
+size. The file's columns are checked first, before anything is read or written: a required
+column absent, or present under another case or spacing (``Age`` for ``age``), refuses the
+whole file (:class:`SchemaError`, naming it). The file's other columns are carried to the
+output, never given to the model. Each chunk is then checked once with
+:meth:`Schema.screen`, by the same per-row rules as the server's :class:`CompiledSchema`;
+the rows that pass are scored by the bundle's own model with its decision threshold
 (:meth:`ServedModel.predict_frame`, as the server does). A bad row is never dropped
 silently: each of its issues is a line of ``<output stem>.errors.csv`` (1-based data row,
 column, code, message) and :class:`BatchReport` counts the rows refused.
@@ -30,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
-from mlcycle.exceptions import DataError, SchemaError
+from mlcycle.exceptions import BadParameterError, DataError, SchemaError
 from mlcycle.serving._batch_io import (
     ErrorsSink,
     FileSink,
@@ -130,7 +134,7 @@ def predict_file(
     served = _load_model(ref, workspace)
     with open_source(path, served.schema, chunk_rows) as reader:
         plan = _Plan.build(served, reader.names, reader.where, keep)
-        sink = FileSink(out, fmt)
+        sink = FileSink(out, fmt, plan.dictionary)
         errors = ErrorsSink(errors_path(out))
         try:
             counts = _score(served, reader, plan, sink, errors, strict, progress, console)
@@ -319,6 +323,9 @@ class _Plan:
     keep: list[str]
     classes: list[Any] | None
     prediction_type: pa.DataType
+    dictionary: list[str]
+    """Output columns with few distinct values: the kept category and boolean features, and
+    a classifier's prediction."""
 
     @classmethod
     def build(
@@ -330,8 +337,9 @@ class _Plan:
 
         schema = served.schema
         check_duplicates(names, where)
-        try:  # no rows: only whole-column issues (a required column missing, an unexpected one)
-            schema.validate(pd.DataFrame({n: pd.Series([], dtype=object) for n in names}))
+        try:  # no rows: only whole-column issues (a required column absent, a misspelt one)
+            empty = pd.DataFrame({n: pd.Series([], dtype=object) for n in names})
+            schema.validate(empty, carried=True)
         except SchemaError as exc:
             raise SchemaError(f"Cannot score {where}: {exc}") from None
         if keep is None:
@@ -342,7 +350,7 @@ class _Plan:
             kept = list(dict.fromkeys(keep))
             absent = [k for k in kept if k not in names]
             if absent:
-                raise SchemaError(
+                raise BadParameterError(
                     f"Cannot keep {', '.join(map(repr, absent))}: not a column of {where}. "
                     f"Its columns: {', '.join(names)}."
                 )
@@ -350,14 +358,17 @@ class _Plan:
         added = ["prediction", *(f"proba_{c}" for c in classes or [])]
         clash = [name for name in added if name in kept]
         if clash:
-            raise SchemaError(
+            raise DataError(
                 f"{where} already has a column {clash[0]!r}, which the scores would repeat. "
                 "Rename it, or choose the columns to copy with keep (--keep)."
             )
         kind = pa.float64() if classes is None else pa.array(classes).type
         present = set(names)
         features = [f for f in schema.feature_names if f in present]
-        return cls(features, kept, classes, kind)
+        known = {c.name: c.dtype for c in schema.columns}
+        dictionary = [k for k in kept if known.get(k) in ("category", "boolean")]
+        dictionary += ["prediction"] if classes is not None else []
+        return cls(features, kept, classes, kind, dictionary)
 
     def scores(self, outputs: Outputs | None) -> list[tuple[str, Any]]:
         """The prediction columns as (name, array); empty arrays when ``outputs`` is None."""
@@ -409,7 +420,6 @@ def _score(
     console: Console | None,
 ) -> _Counts:
     """Check, score and write every chunk; bad rows go to ``errors`` (or stop a strict run)."""
-    import numpy as np
     import pyarrow as pa
 
     schema, counts = served.schema, _Counts()
@@ -417,19 +427,18 @@ def _score(
     with _progress(progress, console, reader) as advance:
         for chunk in reader.chunks():
             n = chunk.table.num_rows
-            issues = schema.check(chunk.features)
-            issues.sort(key=lambda i: (i.row or 0, order.get(i.column or "", -1)))
-            table, features = chunk.table, chunk.features
+            screened = schema.screen(chunk.features)  # one pass: verdicts, then typed rows
+            issues = sorted(
+                screened.issues, key=lambda i: (i.row or 0, order.get(i.column or "", -1))
+            )
+            table, features = chunk.table, screened.frame
             if issues:
                 lines = [_error_line(issue, counts.rows_in) for issue in issues]
                 if strict or errors is None:
                     raise SchemaError(_strict_message(reader.where, lines))
                 errors.write(lines)
-                good = np.ones(n, dtype=bool)
-                good[[issue.row for issue in issues if issue.row is not None]] = False
-                table = table.filter(pa.array(good))
-                features = features.iloc[np.flatnonzero(good)].reset_index(drop=True)
-            outputs = served.predict_frame(schema.coerce(features)) if len(features) else None
+                table = table.take(pa.array(screened.accepted))
+            outputs = served.predict_frame(features) if len(features) else None
             scores = plan.arrow_scores(outputs)
             arrays = [table[name] for name in plan.keep] + [array for _, array in scores]
             names = plan.keep + [name for name, _ in scores]

@@ -6,6 +6,12 @@ a server answering thousands of single-row requests a second cannot spend that. 
 with one pre-built Python function per column, and returns the cleaned values as lists
 that a micro-batch turns into arrays once. Schemas with ``string`` or ``datetime``
 columns, which need parsing, go through :meth:`Schema.coerce` instead.
+
+The whole-column rules are :meth:`Schema.column_issues`'s: a required column absent from
+the request is refused, an optional one is all missing, an unknown key is refused by the
+schema's ``unexpected`` policy (and always when it is a column's name in other case or
+spacing). Batch scoring applies the same per-row rules, so a row refused here is refused
+there with the same codes.
 """
 
 from __future__ import annotations
@@ -143,6 +149,10 @@ class CompiledSchema:
     defaults: dict[str, Any]
     numeric: bool
     """Every feature is a number, integer or boolean: the model can take one float matrix."""
+    known: frozenset[str] = frozenset()
+    """Every column name of the schema, the target included."""
+    required: tuple[str, ...] = ()
+    """The features that must be present (not ``optional``)."""
 
     @classmethod
     def build(cls, schema: Schema) -> CompiledSchema:
@@ -153,7 +163,9 @@ class CompiledSchema:
         for name in features if fast else ():
             checkers[name], defaults[name] = _checker(schema, name)
         numeric = all(schema.column(n).dtype in ("number", "integer", "boolean") for n in features)
-        return cls(schema, fast, checkers, defaults, numeric)
+        known = frozenset(c.name for c in schema.columns)
+        required = tuple(n for n in features if not schema.column(n).optional)
+        return cls(schema, fast, checkers, defaults, numeric, known, required)
 
     def check(
         self, columns: dict[str, list[Any]], n_rows: int, names: list[str]
@@ -163,40 +175,40 @@ class CompiledSchema:
         Numbers come back as floats (NaN for missing, clipped where the policy says so),
         booleans as floats, categories as given (None for missing or mapped-to-missing).
         """
-        if not self.fast:
-            return self._slow(columns, n_rows)
-        schema = self.schema
-        issues: list[Issue] = []
-        out: dict[str, list[Any]] = {}
-        for name, check in self.checkers.items():
-            values = columns.get(name, _MISSING)
-            if values is _MISSING:
-                if schema.policy(name).missing == "refuse":
-                    say = (
-                        f"Column '{name}' is missing from the input. The model expects: "
-                        f"{', '.join(schema.feature_names)}."
-                    )
-                    issues.append(Issue(None, name, "missing_column", say))
-                    continue
-                out[name] = [self.defaults[name]] * n_rows
-                continue
-            out[name] = check(values, issues)  # type: ignore[arg-type]
-        if schema.unexpected == "refuse":
-            known = {c.name for c in schema.columns}
-            for name in names:
-                if name not in known:
-                    say = f"Column {_show(name)} is not one the model knows; remove it."
-                    issues.append(Issue(None, name, "unexpected_column", say))
+        out, issues = self.scan(columns, n_rows, names)
         if issues:
             raise invalid(issues)
         return out
 
-    def _slow(self, columns: dict[str, list[Any]], n_rows: int) -> dict[str, list[Any]]:
-        issues = self.schema.check(columns, limit=100)
-        if issues:
-            raise invalid(issues)
-        frame = self.schema.coerce(columns)
-        return {name: frame[name].tolist() for name in frame.columns}
+    def scan(
+        self, columns: dict[str, list[Any]], n_rows: int, names: list[str]
+    ) -> tuple[dict[str, list[Any]], list[Issue]]:
+        """The cleaned values (see :meth:`check`) and every issue, whole-column ones first.
+
+        A row is refused when an issue names it; a whole-column issue refuses every row.
+        The values are meaningful only when there are no issues.
+        """
+        if not self.fast:
+            issues = self.schema.check(columns)
+            if issues:
+                return {}, issues
+            frame = self.schema.coerce(columns)
+            return {name: frame[name].tolist() for name in frame.columns}, issues
+        issues = self._column_issues(columns, names)
+        out: dict[str, list[Any]] = {}
+        for name, check in self.checkers.items():
+            values = columns.get(name, _MISSING)
+            if values is _MISSING:
+                out[name] = [self.defaults[name]] * n_rows  # optional, or already an issue
+                continue
+            out[name] = check(values, issues)  # type: ignore[arg-type]
+        return out, issues
+
+    def _column_issues(self, columns: dict[str, list[Any]], names: list[str]) -> list[Issue]:
+        known, required = self.known, self.required
+        if all(name in known for name in names) and all(name in columns for name in required):
+            return []  # the usual request: no work beyond these lookups
+        return self.schema.column_issues(names)
 
 
 def invalid(issues: list[Issue]) -> RequestError:

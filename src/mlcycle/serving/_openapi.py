@@ -98,13 +98,16 @@ def request_body(state: ServerState, name: str) -> dict[str, Any]:
     elif state.ready is False:
         record = _schema_of(state, slot)
     records = {"type": "array", "items": record, "minItems": 1, "maxItems": MAX_ROWS}
-    columns = {
+    columns: dict[str, Any] = {
         "type": "object",
         "properties": {
             k: {"type": "array", "items": v, "minItems": 1, "maxItems": MAX_ROWS}
             for k, v in record.get("properties", {}).items()
         },
     }
+    for rule in ("required", "additionalProperties", "x-mlcycle-unexpected"):
+        if rule in record:  # the same column rules as a record's
+            columns[rule] = record[rule]
     key = {"type": "string", "description": "Sticky routing key (same key, same version)"}
     return {
         "required": True,
