@@ -503,14 +503,16 @@ class Bundle:
     def rows(self, X: Any) -> Any:
         """``X`` as the model's input: checked against the schema (one SchemaError naming
         every problem) and in its column order. A DataFrame keeps its dtypes (a model may
-        need pandas categoricals); records and dicts of columns are typed by the schema."""
+        need pandas categoricals) and may carry other columns (an id, the target), which
+        are not model input, as in batch scoring; records and dicts of columns are typed by
+        the schema, whose ``unexpected`` policy applies to their keys."""
         import pandas as pd
 
         schema = self.schema
         if schema is None or not schema.feature_names:
             return X
         if isinstance(X, pd.DataFrame):
-            schema.validate(X)
+            schema.validate(X, carried=True)
             return X[schema.feature_names]
         return schema.coerce(X)
 
