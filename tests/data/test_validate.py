@@ -13,7 +13,7 @@ from rich.console import Console
 
 from mlcycle.data import Rules, ValidationReport, load_rules, validate
 from mlcycle.exceptions import ConfigError, MlcycleError, SchemaError
-from mlcycle.schema import Policy, Schema
+from mlcycle.schema import Schema
 
 RULES_YAML = """\
 rows: {min: 100, max: 1000}
@@ -257,7 +257,7 @@ def test_a_schema_inferred_from_the_data_passes_on_it(public: Any, tmp_path: Pat
 def test_schema_failures_become_failed_checks(public: Any) -> None:
     frame = public("birthwt").frame
     schema = Schema.from_dataframe(frame, target="low")
-    schema.defaults = Policy(out_of_range="refuse")
+    schema.column("age").out_of_range = "refuse"  # each column states its own policies
     schema.unexpected = "refuse"
     bad = frame.drop(columns="lwt").assign(extra=1, age=frame["age"].astype(object))
     bad.loc[[3, 8], "age"] = ["old", 99]

@@ -312,7 +312,8 @@ def _load_model(ref: str, workspace: Workspace | None) -> ServedModel:
 
     ws = workspace or get_workspace()
     parsed = parse_model_ref(ref)
-    return load_served_model(parsed.name, resolve_version(parsed, ws), ws, engine="native")
+    version = resolve_version(parsed, ws)
+    return load_served_model(parsed.name, version, ws, engine="native", one_thread=False)
 
 
 @dataclass

@@ -129,14 +129,17 @@ def load_served_model(
     *,
     engine: str = "auto",
     anomaly_scores: bool = False,
+    one_thread: bool = True,
 ) -> ServedModel:
-    """Load a registered version for serving (verified, nothing unpickled)."""
+    """Load a registered version for serving (verified, nothing unpickled). ``one_thread``:
+    predict on one thread (a server worker owns one core); batch scoring keeps the model's
+    own thread settings."""
     from mlcycle.registry import load_model
 
     if engine not in ENGINES:
         raise BadParameterError(f"Unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}.")
     bundle = load_model(f"{name}/{version.version}", workspace=workspace)
-    served = build_served_model(name, version.version, bundle, engine=engine)
+    served = build_served_model(name, version.version, bundle, engine=engine, one_thread=one_thread)
     if anomaly_scores:
         from mlcycle.data import anomaly_threshold
 
@@ -151,7 +154,9 @@ def load_served_model(
     return served
 
 
-def build_served_model(name: str, version: int, bundle: Bundle, *, engine: str) -> ServedModel:
+def build_served_model(
+    name: str, version: int, bundle: Bundle, *, engine: str, one_thread: bool = True
+) -> ServedModel:
     schema = bundle.schema
     if schema is None or not schema.feature_names:
         raise BundleError(
@@ -159,7 +164,8 @@ def build_served_model(name: str, version: int, bundle: Bundle, *, engine: str) 
             "requests. Register it with schema=Schema.from_dataframe(X)."
         )
     model = bundle.load()
-    _one_thread(model)
+    if one_thread:
+        _one_thread(model)
     decision = bundle.decision
     classes = [_python(c) for c in decision.classes] if decision.classes else None
     compiled = CompiledSchema.build(schema)
