@@ -37,6 +37,7 @@ LAYERS = {
     "config": 1,
     "decision": 1,
     "schema": 2,
+    "_schema_input": 2,
     "flavours": 2,
     "bundle": 2,
     "estimators": 2,

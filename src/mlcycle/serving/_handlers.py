@@ -7,10 +7,8 @@ orjson; a refused request raises :class:`RequestError`, which the caller turns i
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -87,8 +85,11 @@ async def predict(state: ServerState, name: str, request: Request) -> Response:
     request_id = info["request_id"]
     log = state.prediction_log
     sampled = log is not None and log.sampled()
-    with _refusals_logged(state, model, slot.target, PRIMARY, request_id, n_rows, sampled):
+    try:
         checked = model.compiled.check(columns, n_rows, names)
+    except RequestError as error:
+        _log_refusal(state, model, error, (request_id, slot.target, PRIMARY, n_rows, sampled))
+        raise
     tag = (request_id, started, slot.target, PRIMARY, sampled)
     try:
         async with asyncio.timeout(state.config.request_timeout):
@@ -137,8 +138,11 @@ async def _shadow(
         return
     tag = (request_id, time.perf_counter(), slot.target, SHADOW, log_it)
     try:
-        with _refusals_logged(state, model, slot.target, SHADOW, request_id, n_rows, log_it):
+        try:
             checked = model.compiled.check(columns, n_rows, names)
+        except RequestError as error:
+            _log_refusal(state, model, error, (request_id, slot.target, SHADOW, n_rows, log_it))
+            raise
         await slot.batcher.submit(model, checked, n_rows, tag)
     except Exception as exc:  # the shadow's failures are logged, never answered
         logger.info("shadow %s v%s refused request %s: %s", name, model.version, request_id, exc)
@@ -146,28 +150,23 @@ async def _shadow(
     state.metrics.count_rows(name, str(model.version), SHADOW, n_rows)
 
 
-@contextlib.contextmanager
-def _refusals_logged(
+def _log_refusal(
     state: ServerState,
     model: ServedModel,
-    alias: str | None,
-    role: str,
-    request_id: str,
-    n_rows: int,
-    sampled: bool,
-) -> Iterator[None]:
-    """Write a schema check's 422 to the refusal log (when the request is sampled)."""
-    try:
-        yield
-    except RequestError as error:
-        log = state.refusal_log
-        if error.status == 422 and sampled and log is not None:
-            record = RefusalRecord.of(
-                request_id=request_id, timestamp=time.time(), alias=alias, role=role,
-                rows=n_rows, issues=error.details,
-            )  # fmt: skip
-            log.append(model=model.name, version=model.version, record=record)
-        raise
+    error: RequestError,
+    request: tuple[str, str | None, str, int, bool],
+) -> None:
+    """Write a schema check's 422 to the refusal log when the request is sampled;
+    ``request``: (request id, alias, role, rows, sampled). A plain call in an ``except``
+    rather than a context manager: the happy path of a prediction pays nothing for it."""
+    request_id, alias, role, n_rows, sampled = request
+    log = state.refusal_log
+    if error.status == 422 and sampled and log is not None:
+        record = RefusalRecord.of(
+            request_id=request_id, timestamp=time.time(), alias=alias, role=role,
+            rows=n_rows, issues=error.details,
+        )  # fmt: skip
+        log.append(model=model.name, version=model.version, record=record)
 
 
 async def explain(state: ServerState, name: str, request: Request) -> Response:

@@ -299,6 +299,8 @@ class FeedbackLog(_ParquetAppender):
 class RefusalLog(_ParquetAppender):
     """Requests the server refused for their rows (422), counted per issue code and column."""
 
+    convert_seconds = 1.0  # refusals are rare: its thread wakes once a second, not 20 times
+
     def __init__(self, root: Path, *, flush_seconds: float = 5.0) -> None:
         super().__init__(root, flush_seconds=flush_seconds, flush_rows=10_000)
 
