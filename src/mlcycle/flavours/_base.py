@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from mlcycle.exceptions import BundleError, MissingDependencyError
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from mlcycle.schema import Schema
 
 __all__ = [
@@ -81,6 +83,12 @@ class Flavour(ABC):
     @abstractmethod
     def load(self, read: Reader, info: dict[str, Any], schema: Schema | None) -> Any:
         """The model rebuilt from the files ``save`` wrote."""
+
+    @abstractmethod
+    def example(self, task: str) -> tuple[Any, pd.DataFrame]:
+        """A small fitted model of this flavour for ``task`` (binary, multiclass,
+        regression) and the rows it takes: what the contract suite checks every flavour
+        with, so a new flavour is covered as soon as it is registered."""
 
     def predictor(self, model: Any, saved: SavedModel, schema: Schema | None) -> Any:
         """What answers for ``model`` (its classes decide the decision rule): the model
@@ -168,3 +176,21 @@ def canonical_json(obj: Any, what: str) -> bytes:
 def library_of(model: object) -> set[str]:
     """Top-level package names of ``model``'s class and its bases."""
     return {cls.__module__.split(".")[0] for cls in type(model).__mro__}
+
+
+def example_table(task: str, n: int = 200, seed: int = 0) -> tuple[pd.DataFrame, Any]:
+    """Seeded numeric rows (``x0``..``x4``) and a target for :meth:`Flavour.example`:
+    text labels ``no``/``yes`` (binary) or ``a``/``b``/``c`` (multiclass), numbers otherwise."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.datasets import make_classification, make_regression
+
+    if task == "regression":
+        X, y = make_regression(n_samples=n, n_features=5, noise=0.5, random_state=seed)
+        return pd.DataFrame(X, columns=[f"x{i}" for i in range(5)]), y
+    classes = 2 if task == "binary" else 3
+    X, codes = make_classification(
+        n_samples=n, n_features=5, n_informative=3, n_classes=classes, random_state=seed
+    )
+    labels = np.asarray(["no", "yes"] if classes == 2 else ["a", "b", "c"], dtype=object)
+    return pd.DataFrame(X, columns=[f"x{i}" for i in range(5)]), labels[codes]

@@ -6,7 +6,14 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from mlcycle.exceptions import BundleError, require
-from mlcycle.flavours._base import Flavour, Reader, SavedModel, canonical_json, library_of
+from mlcycle.flavours._base import (
+    Flavour,
+    Reader,
+    SavedModel,
+    canonical_json,
+    example_table,
+    library_of,
+)
 from mlcycle.flavours._native import NativeModel, booster_of, wrapper_meta
 
 if TYPE_CHECKING:
@@ -37,6 +44,12 @@ class LightGBMFlavour(Flavour):
             return _LightGBMModel(read(info["path"]), json.loads(read(info["meta"])))
         except (ValueError, KeyError, TypeError) as exc:
             raise BundleError(f"The LightGBM model cannot be read: {exc}.") from exc
+
+    def example(self, task: str) -> tuple[Any, Any]:
+        lgb: Any = require("lightgbm", "lightgbm")
+        X, y = example_table(task)
+        cls = lgb.LGBMRegressor if task == "regression" else lgb.LGBMClassifier
+        return cls(n_estimators=15, verbose=-1).fit(X, y), X
 
 
 def _write_lightgbm(model: Any) -> tuple[dict[str, bytes], dict[str, Any]]:

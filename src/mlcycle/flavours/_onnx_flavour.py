@@ -112,6 +112,13 @@ class OnnxFlavour(Flavour):
                 raise BundleError(f"The ONNX graph cannot be loaded: {exc}.") from exc
             raise
 
+    def example(self, task: str) -> tuple[Any, Any]:
+        from mlcycle.flavours._sklearn import SklearnFlavour
+        from mlcycle.schema import Schema
+
+        model, X = SklearnFlavour().example(task)
+        return to_onnx(model, Schema.from_dataframe(X)), X
+
     def predictor(self, model: Any, saved: SavedModel, schema: Schema | None) -> Any:
         return self.load(saved.files.__getitem__, saved.info, schema)
 

@@ -15,7 +15,7 @@ import zipfile
 from typing import TYPE_CHECKING, Any
 
 from mlcycle.exceptions import BundleError, require
-from mlcycle.flavours._base import Flavour, Reader, SavedModel, library_of
+from mlcycle.flavours._base import Flavour, Reader, SavedModel, example_table, library_of
 
 if TYPE_CHECKING:
     from mlcycle.schema import Schema
@@ -89,6 +89,15 @@ class SklearnFlavour(Flavour):
     def load(self, read: Reader, info: dict[str, Any], schema: Schema | None) -> Any:
         self.check_installed()
         return load_skops(read(info["path"]), "model")
+
+    def example(self, task: str) -> tuple[Any, Any]:
+        from sklearn.linear_model import LogisticRegression, Ridge
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        X, y = example_table(task)
+        estimator = Ridge() if task == "regression" else LogisticRegression(max_iter=500)
+        return make_pipeline(StandardScaler(), estimator).fit(X, y), X
 
 
 def _refused(name: str) -> bool:

@@ -6,7 +6,14 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from mlcycle.exceptions import BundleError, require
-from mlcycle.flavours._base import Flavour, Reader, SavedModel, canonical_json, library_of
+from mlcycle.flavours._base import (
+    Flavour,
+    Reader,
+    SavedModel,
+    canonical_json,
+    example_table,
+    library_of,
+)
 from mlcycle.flavours._native import NativeModel, booster_of, wrapper_meta
 
 if TYPE_CHECKING:
@@ -38,6 +45,16 @@ class XGBoostFlavour(Flavour):
             return _XGBoostModel(read(info["path"]), json.loads(read(info["meta"])))
         except (ValueError, KeyError, TypeError) as exc:
             raise BundleError(f"The XGBoost model cannot be read: {exc}.") from exc
+
+    def example(self, task: str) -> tuple[Any, Any]:
+        import numpy as np
+
+        xgb: Any = require("xgboost", "xgboost")
+        X, y = example_table(task)
+        if task == "regression":
+            return xgb.XGBRegressor(n_estimators=15).fit(X, y), X
+        codes = np.unique(y, return_inverse=True)[1]  # XGBoost learns class codes 0..k-1
+        return xgb.XGBClassifier(n_estimators=15).fit(X, codes), X
 
 
 def _write_xgboost(model: Any) -> tuple[dict[str, bytes], dict[str, Any]]:
