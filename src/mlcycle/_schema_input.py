@@ -7,6 +7,7 @@ Private to :mod:`mlcycle.schema` (split from it for size); the names here are no
 from __future__ import annotations
 
 import math
+import reprlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -379,10 +380,21 @@ def _show(value: Any) -> str:
     """A short, safe repr of an input value for a message."""
     value = _python_scalar(value)
     try:
-        text = repr(value)
+        text = _SHORT.repr(value)  # bounded depth: a value nested 1,000 deep is no RecursionError
     except Exception:  # a value that cannot be shown must not hide the issue
         text = f"a {type(value).__name__}"
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _short_repr() -> reprlib.Repr:
+    short = reprlib.Repr()  # keyword arguments need Python 3.12
+    short.maxlevel, short.maxlist, short.maxtuple, short.maxdict = 3, 8, 8, 4
+    # whole scalars: the caller cuts the text at 60 characters, at the end as before
+    short.maxstring = short.maxlong = short.maxother = 100_000
+    return short
+
+
+_SHORT = _short_repr()
 
 
 def _span(column: Column) -> str:

@@ -294,3 +294,15 @@ def test_rows_out_of_order_answer_the_same_and_text_numbers_are_one_clear_error(
         rtol=0,
         atol=1e-12,
     )
+
+
+def test_a_manifest_that_lies_about_its_flavour_is_one_clear_error(small_bundle: Path) -> None:
+    manifest = json.loads((small_bundle / MANIFEST_NAME).read_bytes())
+    manifest["flavour"] = "xgboost"  # the files are LightGBM's
+    (small_bundle / MANIFEST_NAME).write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="XGBoost model cannot be read"):
+        read_bundle(small_bundle).load()
+    manifest["flavour"], manifest["model"] = "lightgbm", {"path": "model/model.txt"}
+    (small_bundle / MANIFEST_NAME).write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="LightGBM model cannot be read"):
+        read_bundle(small_bundle).load()

@@ -492,3 +492,43 @@ def test_an_mlcycle_error_in_a_handler_is_its_4xx_never_a_500(
         response = client.get("/v1/raises")
     assert response.status_code == status == error_status(error)
     assert response.json()["error"] == str(error)
+
+
+def test_unknown_paths_do_not_grow_the_metrics(live) -> None:
+    """Issue 14, finding 5: every path used to become a label; 20,000 unknown paths grew
+    /metrics to 42 MB. Now unknown paths share one label and /metrics stays the same size."""
+    import re
+
+    register_lgbm()
+    server = live(["bench@production"], log_predictions=False)
+    with server.client() as client:
+
+        def probe(start: int, count: int) -> None:
+            for i in range(start, start + count):
+                client.get(f"/no/such/path-{i}")
+                client.post(f"/v1/models/bench/x{i}", json={})
+                client.get(f"/v1/models/bench/predict/{i}")
+
+        probe(0, 50)
+        client.get("/metrics")  # its own label set exists from the first scrape on
+        before = client.get("/metrics").text
+        probe(50, 700)
+        after = client.get("/metrics").text
+    routes = set(re.findall(r'route="([^"]*)"', after))
+    assert routes <= {"other", "metrics", "predict", "model", "models", "healthz", "readyz"}
+    assert "other" in routes
+    assert len(after.splitlines()) == len(before.splitlines())
+
+
+def test_a_deeply_nested_value_is_a_422_not_a_500(live) -> None:
+    register_lgbm()
+    server = live(["bench@production"], log_predictions=False)
+    row = json.dumps({**record(), "f0": "DEEP"})
+    deep = "[" * 1000 + "1.0" + "]" * 1000  # under orjson's nesting limit, over repr's
+    body = '{"records": [' + row.replace('"DEEP"', deep) + "]}"
+    with server.client() as client:
+        answer = client.post(
+            "/v1/models/bench/predict", content=body, headers={"content-type": "application/json"}
+        )
+    assert answer.status_code == 422
+    assert answer.json()["details"][0]["column"] == "f0"

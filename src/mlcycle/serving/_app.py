@@ -291,11 +291,24 @@ def _needed_role(method: str, path: str) -> str | None:
     return "read"
 
 
+_PATHS = {
+    "/healthz": "healthz", "/readyz": "readyz", "/metrics": "metrics", "/v1/models": "models",
+    "/v1/admin/reload": "admin/reload", "/openapi.json": "openapi.json", "/docs": "docs",
+    "/docs/oauth2-redirect": "docs", "/redoc": "docs",
+}  # fmt: skip
+_MODEL_ROUTES = frozenset({"predict", "explain", "feedback"})
+
+
 def _route_name(path: str) -> str:
+    """The metrics label of ``path``: one of the server's own routes, or ``other``. Never the
+    path itself: a label per path lets unauthenticated clients grow memory without bound
+    (issue 14, finding 5)."""
     if path.startswith("/v1/models/"):
         tail = path[len("/v1/models/") :].split("/")
-        return tail[1] if len(tail) > 1 else "model"
-    return path.strip("/") or "root"
+        if len(tail) == 1:
+            return "model"
+        return tail[1] if len(tail) == 2 and tail[1] in _MODEL_ROUTES else "other"
+    return _PATHS.get(path, "other")
 
 
 class Gate:
