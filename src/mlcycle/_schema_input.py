@@ -377,7 +377,7 @@ def _known(categories: list[Any]) -> str:
 
 
 def _show(value: Any) -> str:
-    """A short, safe repr of an input value for a message."""
+    """A short, safe repr of an input value for a message (``mlcycle.schema.show_value``)."""
     value = _python_scalar(value)
     try:
         text = _SHORT.repr(value)  # bounded depth: a value nested 1,000 deep is no RecursionError

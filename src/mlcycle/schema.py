@@ -69,6 +69,9 @@ from mlcycle._schema_input import (
     _summary,
     _table,
 )
+from mlcycle._schema_input import (
+    _show as show_value,
+)
 from mlcycle.exceptions import SchemaError
 
 if TYPE_CHECKING:
@@ -88,6 +91,7 @@ __all__ = [
     "Policy",
     "Schema",
     "Screened",
+    "show_value",
 ]
 
 DTYPES: tuple[str, ...] = ("number", "integer", "boolean", "category", "string", "datetime")

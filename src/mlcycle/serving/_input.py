@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import json
 import math
-import reprlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from mlcycle.schema import Issue, Schema
+from mlcycle.schema import Issue, Schema, show_value
 
 __all__ = ["MAX_ROWS", "CompiledSchema", "RequestError", "parse_json", "rows_of"]
 
@@ -132,20 +131,8 @@ def _check_size(n_rows: int) -> None:
         )
 
 
-def _short_repr() -> reprlib.Repr:
-    short = reprlib.Repr()  # keyword arguments need Python 3.12
-    short.maxlevel, short.maxlist, short.maxtuple, short.maxdict = 3, 8, 8, 4
-    # whole scalars: the caller cuts the text at 60 characters, at the end as before
-    short.maxstring = short.maxlong = short.maxother = 100_000
-    return short
-
-
-_SHORT = _short_repr()
-
-
 def _show(value: Any) -> str:
-    text = _SHORT.repr(value)  # bounded depth: a value nested 1,000 deep is no RecursionError
-    return text if len(text) <= 60 else text[:57] + "..."
+    return show_value(value)
 
 
 Checker = Callable[[list[Any], list[Issue]], list[Any]]
