@@ -120,13 +120,12 @@ def _check_relpath(name: object) -> str | None:
 
 def _package_versions(model: Any, flavour: Flavour) -> dict[str, str]:
     """Versions of Python and of every library needed to load and run ``model``."""
-    libraries = [package.strip("'") for module, package in flavour.requires]
+    libraries = [module.split(".")[0] for module, _ in flavour.requires]  # skops, lightgbm...
     if flavour.name == "sklearn":  # boosted steps inside a Pipeline need their library too
         steps = {type(v).__module__.split(".")[0] for v in model.get_params(deep=True).values()}
         libraries += sorted(steps & {"lightgbm", "xgboost"})
     versions = {"python": platform.python_version(), "mlcycle": __version__}
-    names = [n.replace("mlcycle[", "").rstrip("]") for n in libraries]
-    for name in ["scikit-learn", "numpy", "pandas", *names]:
+    for name in ["scikit-learn", "numpy", "pandas", *libraries]:
         for dist in (name, "xgboost-cpu") if name == "xgboost" else (name,):
             try:
                 versions[name] = metadata.version(dist)

@@ -20,7 +20,6 @@ import mlcycle.flavours._sklearn
 from mlcycle.bundle import read_bundle, write_bundle
 from mlcycle.data import build_preparer, class_weights, make_sampler, training_pipeline
 from mlcycle.data._balance import inference_pipeline
-from mlcycle.data._prepare import SKOPS_TYPES
 from mlcycle.exceptions import BundleError, MlcycleError
 
 
@@ -42,12 +41,6 @@ class Recorder(ClassifierMixin, BaseEstimator):
 def _aids2(public):
     dataset = public("aids2")  # status: 1,082 A(live) versus 1,761 D(ead); 3 categorical columns
     return dataset.frame, dataset.frame.drop(columns="status"), dataset.frame["status"]
-
-
-@pytest.fixture
-def trusted(monkeypatch: pytest.MonkeyPatch) -> None:
-    names = mlcycle.flavours._sklearn.TRUSTED_NAMES | frozenset(SKOPS_TYPES)
-    monkeypatch.setattr(mlcycle.flavours._sklearn, "TRUSTED_NAMES", names)
 
 
 # -- class weights -------------------------------------------------------------------------
@@ -217,7 +210,7 @@ def test_same_seed_same_resampling(public) -> None:
 # -- bundles -------------------------------------------------------------------------------
 
 
-def test_a_fitted_pipeline_bundles_without_its_sampler(public, tmp_path: Path, trusted) -> None:
+def test_a_fitted_pipeline_bundles_without_its_sampler(public, tmp_path: Path) -> None:
     frame, X, y = _aids2(public)
     model = training_pipeline(
         build_preparer(frame, "status", task="binary"),
@@ -240,7 +233,7 @@ def test_a_fitted_pipeline_bundles_without_its_sampler(public, tmp_path: Path, t
 
 
 def test_an_imblearn_pipeline_needs_imblearn_types_trusted(
-    public, tmp_path: Path, trusted, monkeypatch: pytest.MonkeyPatch
+    public, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     frame, X, y = _aids2(public)
     model = training_pipeline(
@@ -250,10 +243,9 @@ def test_an_imblearn_pipeline_needs_imblearn_types_trusted(
     ).fit(X, y)
     write_bundle(model, tmp_path / "imb")
     imblearn_types = ["imblearn.over_sampling._smote.base.SMOTE", "imblearn.pipeline.Pipeline"]
-    if any(mlcycle.flavours._sklearn._refused(name) for name in imblearn_types):
-        with pytest.raises(BundleError, match=r"imblearn\.pipeline\.Pipeline"):
-            read_bundle(tmp_path / "imb").predict(X)
-        names = mlcycle.flavours._sklearn.TRUSTED_NAMES | frozenset(imblearn_types)
-        monkeypatch.setattr(mlcycle.flavours._sklearn, "TRUSTED_NAMES", names)
+    with pytest.raises(BundleError, match=r"imblearn\.pipeline\.Pipeline"):
+        read_bundle(tmp_path / "imb").predict(X)
+    names = mlcycle.flavours._sklearn.TRUSTED_NAMES | frozenset(imblearn_types)
+    monkeypatch.setattr(mlcycle.flavours._sklearn, "TRUSTED_NAMES", names)
     # exactly these two names are enough for a SMOTE pipeline to load
     np.testing.assert_array_equal(read_bundle(tmp_path / "imb").predict(X), model.predict(X))

@@ -19,7 +19,6 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import TargetEncoder
 from sklearn.utils.validation import check_is_fitted
 
-import mlcycle.flavours._sklearn
 from mlcycle.bundle import read_bundle, write_bundle
 from mlcycle.data import PrepareOptions, build_preparer
 from mlcycle.data._prepare import (
@@ -30,20 +29,10 @@ from mlcycle.data._prepare import (
     deduplicate,
 )
 from mlcycle.estimators import category_tokens
-from mlcycle.exceptions import BundleError, MlcycleError
+from mlcycle.exceptions import MlcycleError
+from mlcycle.flavours._sklearn import trusted_types
 
 SUITE = ["birthwt", "aids2", "housing", "retschool", "heating"]
-
-
-def _bundle_trusts_prepare_types() -> bool:
-    return not any(mlcycle.flavours._sklearn._refused(name) for name in SKOPS_TYPES)
-
-
-@pytest.fixture
-def trusted(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Trust this module's transformers in bundles (a no-op once bundle.py lists them)."""
-    names = mlcycle.flavours._sklearn.TRUSTED_NAMES | frozenset(SKOPS_TYPES)
-    monkeypatch.setattr(mlcycle.flavours._sklearn, "TRUSTED_NAMES", names)
 
 
 def _xy(dataset):
@@ -140,7 +129,7 @@ def test_preparer_is_unfitted_and_leaves_the_data_alone(public) -> None:
 
 
 @pytest.mark.parametrize("name", SUITE)
-def test_public_suite_fits_predicts_and_round_trips(public, name, tmp_path, trusted) -> None:
+def test_public_suite_fits_predicts_and_round_trips(public, name, tmp_path) -> None:
     model, X, y = _model(public(name), options=PrepareOptions(clip_outliers=True))
     model.fit(X, y)
     preparer = model[0]
@@ -517,10 +506,10 @@ def test_only_the_listed_types_need_trust_in_a_bundle() -> None:
     }  # fmt: skip
     found = sio.get_untrusted_types(data=sio.dumps(preparer))
     assert {t for t in found if t.startswith("mlcycle.")} == set(SKOPS_TYPES)
-    assert {t for t in found if mlcycle.flavours._sklearn._refused(t)} <= set(SKOPS_TYPES)
+    assert set(SKOPS_TYPES) <= trusted_types()  # the bundle's loader builds every one of them
 
 
-def test_datetime_preparer_round_trips_through_a_bundle(tmp_path: Path, trusted) -> None:
+def test_datetime_preparer_round_trips_through_a_bundle(tmp_path: Path) -> None:
     frame = _dates_frame()
     X, y = frame.drop(columns="y"), frame["y"]
     kinds = dict.fromkeys(X.columns, "datetime")
@@ -532,12 +521,6 @@ def test_datetime_preparer_round_trips_through_a_bundle(tmp_path: Path, trusted)
     )
 
 
-@pytest.mark.xfail(
-    not _bundle_trusts_prepare_types(),
-    reason="integrator: add SKOPS_TYPES of mlcycle.data._prepare to bundle._TRUSTED_NAMES",
-    strict=True,
-    raises=BundleError,
-)
 def test_bundle_allowlist_trusts_the_preparer_types(public, tmp_path: Path) -> None:
     model, X, y = _model(public("aids2"), options=PrepareOptions(clip_outliers=True))
     model.fit(X, y)

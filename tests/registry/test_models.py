@@ -219,6 +219,39 @@ def test_loading_uses_a_verified_cache(workspace: Workspace, trained: Trained) -
         mlcycle.load_model("churn")
 
 
+def test_a_bundle_is_hashed_once_to_register_and_once_to_load_from_the_cache(
+    workspace: Workspace, trained: Trained, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every SHA-256 over bundle bytes goes through hashlib in mlcycle.bundle or the artifact
+    store: count the bytes hashed. Registering hashes each file once (write_bundle); the
+    stored bytes are the hashed ones. Opening a cached version hashes each file once."""
+    import hashlib
+
+    import mlcycle.bundle
+    import mlcycle.registry._artifacts as artifacts
+
+    hashed: list[int] = []
+
+    class Counting:
+        @staticmethod
+        def sha256(data: bytes = b"") -> Any:
+            hashed.append(len(data))
+            return hashlib.sha256(data)
+
+    for module in (mlcycle.bundle, artifacts):
+        monkeypatch.setattr(module, "hashlib", Counting)
+    _, _, model = trained
+    version = mlcycle.register_model("churn", model)
+    registering = sum(hashed)
+    manifest_bytes = workspace.artifacts.get_bytes(version.bundle_digest)
+    files = sum(e["size"] for e in json.loads(manifest_bytes)["files"].values())
+    assert registering == files + len(manifest_bytes)  # each file and the manifest, once
+    mlcycle.load_model("churn")  # first load: downloads into the cache (checked as it lands)
+    hashed.clear()
+    mlcycle.load_model("churn")  # from the cache
+    assert sum(hashed) == files + len(manifest_bytes)
+
+
 # -- loaded back before anything is stored ---------------------------------------------------
 
 MAIN_CLASS_SCRIPT = """

@@ -2,48 +2,32 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from mlcycle.exceptions import BundleError, require
-from mlcycle.flavours._base import (
-    Flavour,
-    Reader,
-    SavedModel,
-    canonical_json,
-    example_table,
-    library_of,
-)
-from mlcycle.flavours._native import NativeModel, booster_of, wrapper_meta
+from mlcycle.flavours._base import canonical_json, example_table
+from mlcycle.flavours._native import BoosterFlavour, NativeModel, booster_of, wrapper_meta
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from mlcycle.schema import Schema
-
 __all__ = ["LightGBMFlavour"]
 
 
-class LightGBMFlavour(Flavour):
+class LightGBMFlavour(BoosterFlavour):
     """LGBMClassifier, LGBMRegressor, LGBMRanker and bare Boosters, as LightGBM text."""
 
     name = "lightgbm"
     requires = (("lightgbm", "'mlcycle[lightgbm]'"),)
 
-    @classmethod
-    def accepts(cls, model: object) -> bool:
-        return "lightgbm" in library_of(model)
+    library = "lightgbm"
+    title = "LightGBM"
 
-    def save(self, model: Any, schema: Schema | None) -> SavedModel:
-        files, info = _write_lightgbm(model)
-        return SavedModel(files, info)
+    def write(self, model: Any) -> tuple[dict[str, bytes], dict[str, Any]]:
+        return _write_lightgbm(model)
 
-    def load(self, read: Reader, info: dict[str, Any], schema: Schema | None) -> Any:
-        self.check_installed()
-        try:
-            return _LightGBMModel(read(info["path"]), json.loads(read(info["meta"])))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise BundleError(f"The LightGBM model cannot be read: {exc}.") from exc
+    def native(self, data: bytes, meta: dict[str, Any]) -> NativeModel:
+        return _LightGBMModel(data, meta)
 
     def example(self, task: str) -> tuple[Any, Any]:
         lgb: Any = require("lightgbm", "lightgbm")

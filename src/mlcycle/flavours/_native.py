@@ -7,17 +7,51 @@ scikit-learn wrapper a booster was trained with, from the metadata saved beside 
 from __future__ import annotations
 
 import json
+from abc import abstractmethod
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from mlcycle.exceptions import BundleError
-from mlcycle.flavours._base import canonical_json
+from mlcycle.flavours._base import Flavour, Reader, SavedModel, canonical_json, library_of
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-__all__ = ["NativeModel", "booster_of", "wrapper_meta"]
+    from mlcycle.schema import Schema
+
+__all__ = ["BoosterFlavour", "NativeModel", "booster_of", "wrapper_meta"]
+
+
+class BoosterFlavour(Flavour):
+    """A booster library's flavour: its own model file plus the wrapper's metadata
+    (``model/meta.json``), loaded as the library's :class:`NativeModel` subclass."""
+
+    library: str
+    title: str
+
+    @classmethod
+    def accepts(cls, model: object) -> bool:
+        return cls.library in library_of(model)
+
+    def save(self, model: Any, schema: Schema | None) -> SavedModel:
+        files, info = self.write(model)
+        return SavedModel(files, info)
+
+    @abstractmethod
+    def write(self, model: Any) -> tuple[dict[str, bytes], dict[str, Any]]:
+        """The booster's files and the manifest's ``model`` entry."""
+
+    @abstractmethod
+    def native(self, data: bytes, meta: dict[str, Any]) -> NativeModel:
+        """The :class:`NativeModel` of the saved booster bytes and metadata."""
+
+    def load(self, read: Reader, info: dict[str, Any], schema: Schema | None) -> Any:
+        self.check_installed()
+        try:
+            return self.native(read(info["path"]), json.loads(read(info["meta"])))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BundleError(f"The {self.title} model cannot be read: {exc}.") from exc
 
 
 def wrapper_meta(model: Any, library: str, classifier: Any) -> dict[str, Any]:

@@ -204,19 +204,23 @@ def trusted_types() -> frozenset[str]:
     return _library_types() | TRUSTED_NAMES
 
 
-def _refused(name: str) -> bool:
-    return name not in trusted_types()
-
-
-def _check_nodes(data: bytes, what: str) -> set[str]:
-    """Walk the skops file's ``schema.json`` and refuse any loader outside :data:`LOADERS`
-    and any type outside :func:`trusted_types`; returns the type names it builds."""
+def _schema_of(data: bytes, what: str) -> Any:
+    """The parsed ``schema.json`` of a skops archive."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            schema = json.loads(archive.read("schema.json"))
+            return json.loads(archive.read("schema.json"))
     except (zipfile.BadZipFile, KeyError, ValueError) as exc:
         raise BundleError(f"The skops {what} is not a valid skops archive: {exc}.") from exc
-    trusted, seen, refused = trusted_types(), set(), set()
+
+
+def _check_nodes(schema: Any, what: str) -> tuple[set[str], bool]:
+    """Walk every node of a skops ``schema.json`` once: rename the former type paths of
+    format-1 bundles in place (``FORMER_NAMES``), and refuse any loader outside
+    :data:`LOADERS` and any type outside :func:`trusted_types`. Returns the type names the
+    file builds and whether anything was renamed."""
+    from mlcycle.estimators import FORMER_NAMES
+
+    trusted, seen, refused, renamed = trusted_types(), set(), set(), False
     stack: list[Any] = [schema]
     while stack:
         node = stack.pop()
@@ -229,6 +233,9 @@ def _check_nodes(data: bytes, what: str) -> set[str]:
         if "__loader__" not in node:
             continue
         name = f"{node.get('__module__')}.{node.get('__class__')}"
+        if name in FORMER_NAMES:
+            name, renamed = FORMER_NAMES[name], True
+            node["__module__"], node["__class__"] = name.rsplit(".", 1)
         if node["__loader__"] == "FunctionNode" and name in TRUSTED_FUNCTIONS:
             seen.add(name)
         elif node["__loader__"] not in LOADERS:
@@ -244,56 +251,33 @@ def _check_nodes(data: bytes, what: str) -> set[str]:
             "types are loaded, and never a function, method or partial; rebuild the model "
             "from those (a class defined in a script's __main__ can never be loaded back)."
         )
-    return seen
+    return seen, renamed
 
 
-def _renamed(data: bytes) -> bytes:
-    """``data`` with the former type paths of format-1 bundles rewritten to today's (a
-    bundle that names none is returned as is)."""
-    if b"mlcycle.data._prepare" not in data and b"mlcycle.training._ensemble" not in data:
-        # skops stores schema.json deflated: look inside before deciding
-        try:
-            with zipfile.ZipFile(io.BytesIO(data)) as source:
-                text = source.read("schema.json")
-        except (zipfile.BadZipFile, KeyError):
-            return data  # not a skops archive: skops says so in its own words
-        if b"mlcycle.data._prepare" not in text and b"mlcycle.training._ensemble" not in text:
-            return data
-    from mlcycle.estimators import FORMER_NAMES
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            old = f"{node.get('__module__')}.{node.get('__class__')}"
-            if old in FORMER_NAMES:
-                node["__module__"], node["__class__"] = FORMER_NAMES[old].rsplit(".", 1)
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as source:
-            schema = json.loads(source.read("schema.json"))
-            walk(schema)
-            out = io.BytesIO()
-            with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as target:
-                for item in source.infolist():
-                    body = source.read(item.filename)
-                    if item.filename == "schema.json":
-                        body = json.dumps(schema).encode("utf-8")
-                    target.writestr(item, body)
-    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
-        raise BundleError(f"The skops file is not a valid skops archive: {exc}.") from exc
+def _with_schema(data: bytes, schema: Any) -> bytes:
+    """The skops archive ``data`` with its ``schema.json`` replaced by ``schema``."""
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(data)) as source,
+        zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as target,
+    ):
+        for item in source.infolist():
+            body = source.read(item.filename)
+            if item.filename == "schema.json":
+                body = json.dumps(schema).encode("utf-8")
+            target.writestr(item, body)
     return out.getvalue()
 
 
 def load_skops(data: bytes, what: str) -> object:
     """A scikit-learn object from skops bytes: every node of the file checked against the
-    fixed loader and type lists first, then built by skops with exactly those types."""
+    fixed loader and type lists first (former type names of format-1 bundles rewritten on
+    the way), then built by skops with exactly those types."""
     sio: Any = require("skops.io", "sklearn")
-    data = _renamed(data)
-    seen = _check_nodes(data, what)
+    schema = _schema_of(data, what)
+    seen, renamed = _check_nodes(schema, what)
+    if renamed:
+        data = _with_schema(data, schema)
     try:
         return sio.loads(data, trusted=sorted(seen))
     except Exception as exc:

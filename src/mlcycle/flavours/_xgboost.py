@@ -6,45 +6,31 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from mlcycle.exceptions import BundleError, require
-from mlcycle.flavours._base import (
-    Flavour,
-    Reader,
-    SavedModel,
-    canonical_json,
-    example_table,
-    library_of,
-)
-from mlcycle.flavours._native import NativeModel, booster_of, wrapper_meta
+from mlcycle.flavours._base import canonical_json, example_table
+from mlcycle.flavours._native import BoosterFlavour, NativeModel, booster_of, wrapper_meta
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-    from mlcycle.schema import Schema
 
 __all__ = ["XGBoostFlavour"]
 
 
-class XGBoostFlavour(Flavour):
+class XGBoostFlavour(BoosterFlavour):
     """XGBClassifier, XGBRegressor and bare Boosters, as XGBoost JSON."""
 
     name = "xgboost"
     requires = (("xgboost", "'mlcycle[xgboost]'"),)
 
-    @classmethod
-    def accepts(cls, model: object) -> bool:
-        return "xgboost" in library_of(model)
+    library = "xgboost"
+    title = "XGBoost"
 
-    def save(self, model: Any, schema: Schema | None) -> SavedModel:
-        files, info = _write_xgboost(model)
-        return SavedModel(files, info)
+    def write(self, model: Any) -> tuple[dict[str, bytes], dict[str, Any]]:
+        return _write_xgboost(model)
 
-    def load(self, read: Reader, info: dict[str, Any], schema: Schema | None) -> Any:
-        self.check_installed()
-        try:
-            return _XGBoostModel(read(info["path"]), json.loads(read(info["meta"])))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise BundleError(f"The XGBoost model cannot be read: {exc}.") from exc
+    def native(self, data: bytes, meta: dict[str, Any]) -> NativeModel:
+        return _XGBoostModel(data, meta)
 
     def example(self, task: str) -> tuple[Any, Any]:
         import numpy as np

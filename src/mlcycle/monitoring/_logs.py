@@ -27,6 +27,8 @@ from mlcycle.predlog import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import pandas as pd
 
     from mlcycle.registry import Workspace
@@ -98,15 +100,10 @@ def read_predictions(
     Inputs keep their log names (``input.<feature>``); ``version`` is a column (from the
     partition). An empty frame when nothing was logged in the range.
     """
-    from mlcycle.registry import get_workspace
-
-    ws = workspace or get_workspace()
-    folder = model_dir(predictions_root(ws.settings.home), name)
-    frame = _scan(folder, since_time(since), until, version, alias, role)
-    if frame is None:
-        c = COLUMNS
-        return _empty((c.prediction_id, c.timestamp, c.version, c.alias, c.role))
-    return frame
+    c = COLUMNS
+    empty = (c.prediction_id, c.timestamp, c.version, c.alias, c.role)
+    window = (since_time(since), until, version, alias, role)
+    return _read_log(predictions_root, name, window, empty, workspace)
 
 
 def read_refusals(
@@ -122,15 +119,26 @@ def read_refusals(
     """The requests the server refused for model ``name`` (one row per request), oldest first:
     ``request_id``, ``timestamp``, ``alias``, ``role``, ``rows`` refused, ``issues`` (a list
     of ``{code, column, count}``) and ``version``. An empty frame when none were refused."""
+    c = COLUMNS
+    empty = (c.request_id, c.timestamp, c.alias, c.role, c.rows, c.issues, c.version)
+    window = (since_time(since), until, version, alias, role)
+    return _read_log(refused_root, name, window, empty, workspace)
+
+
+def _read_log(
+    root: Callable[[Path], Path],
+    name: str,
+    window: tuple[datetime | None, datetime | None, int | None, str | None, str],
+    empty: tuple[str, ...],
+    workspace: Workspace | None,
+) -> pd.DataFrame:
+    """Scan one model's folder of the log under ``root`` (``window``: start, until, version,
+    alias, role); a frame with the ``empty`` columns when nothing was logged."""
     from mlcycle.registry import get_workspace
 
     ws = workspace or get_workspace()
-    folder = model_dir(refused_root(ws.settings.home), name)
-    frame = _scan(folder, since_time(since), until, version, alias, role)
-    if frame is None:
-        c = COLUMNS
-        return _empty((c.request_id, c.timestamp, c.alias, c.role, c.rows, c.issues, c.version))
-    return frame
+    frame = _scan(model_dir(root(ws.settings.home), name), *window)
+    return _empty(empty) if frame is None else frame
 
 
 def _scan(

@@ -24,7 +24,8 @@ from typing import Any
 
 import orjson
 
-from mlcycle.schema import Issue, Schema, show_value
+from mlcycle.schema import Issue, Schema
+from mlcycle.schema import show_value as _show
 
 __all__ = ["MAX_ROWS", "CompiledSchema", "RequestError", "parse_json", "rows_of"]
 
@@ -129,10 +130,6 @@ def _check_size(n_rows: int) -> None:
         raise RequestError(
             413, f"The request has {n_rows} rows; at most {MAX_ROWS:,} are allowed per request."
         )
-
-
-def _show(value: Any) -> str:
-    return show_value(value)
 
 
 Checker = Callable[[list[Any], list[Issue]], list[Any]]

@@ -195,27 +195,22 @@ def _stored_onnx_runner(model: Any, classifier: bool) -> Runner | None:
 
     if not isinstance(model, OnnxPredictor):
         return None
-    onnx = model.onnx
-    arrays = onnx_feeder(model.schema)
-
-    def run(columns: dict[str, list[Any]], n_rows: int) -> tuple[Any, Any]:
-        if classifier:
-            return np.asarray(onnx.predict_proba(arrays(columns))), None
-        return None, np.asarray(onnx.predict(arrays(columns)), dtype=float)
-
-    return run
+    return _graph_runner(model.onnx, model.schema, classifier)
 
 
-def onnx_feeder(schema: Schema) -> Callable[[dict[str, list[Any]]], dict[str, np.ndarray]]:
-    """Checked columns as ONNX inputs: text as object arrays, everything else float64."""
+def _graph_runner(onnx_model: Any, schema: Schema, classifier: bool) -> Runner:
+    """Run an ONNX graph on checked columns: text as object arrays, everything else float64."""
     dtypes = {
         f: object if schema.column(f).dtype in _TEXT else np.float64 for f in schema.feature_names
     }
 
-    def arrays(columns: dict[str, list[Any]]) -> dict[str, np.ndarray]:
-        return {f: np.asarray(columns[f], dtype=dtype) for f, dtype in dtypes.items()}
+    def run(columns: dict[str, list[Any]], n_rows: int) -> tuple[Any, Any]:
+        arrays = {f: np.asarray(columns[f], dtype=dtype) for f, dtype in dtypes.items()}
+        if classifier:
+            return np.asarray(onnx_model.predict_proba(arrays)), None
+        return None, np.asarray(onnx_model.predict(arrays), dtype=float)
 
-    return arrays
+    return run
 
 
 def _one_thread(model: Any) -> None:
@@ -279,16 +274,8 @@ def _onnx_runner(model: Any, schema: Schema, classifier: bool) -> tuple[Runner |
         return None, f"the ONNX graph failed its check ({type(exc).__name__}: {exc})"
     if problem:
         return None, f"the ONNX graph disagrees with the model: {problem}"
-
-    feed = onnx_feeder(schema)
-
-    def run(columns: dict[str, list[Any]], n_rows: int) -> tuple[Any, Any]:
-        arrays = feed(columns)
-        if classifier:
-            return np.asarray(onnx_model.predict_proba(arrays)), None
-        return None, np.asarray(onnx_model.predict(arrays), dtype=float)
-
-    return run, f"converted in {time.perf_counter() - started:.1f} s"
+    runner = _graph_runner(onnx_model, schema, classifier)
+    return runner, f"converted in {time.perf_counter() - started:.1f} s"
 
 
 def _frame(schema: Schema, columns: dict[str, list[Any]], n_rows: int) -> pd.DataFrame:
