@@ -210,12 +210,14 @@ class ArtifactStore:
         return False  # remote stores: rewrite, which refreshes the modification time
 
     def _publish(self, tmp: str, digest: str) -> None:
-        target = self._blob(digest)
+        self._move(tmp, self._blob(digest))
+
+    def _move(self, source: str, target: str) -> None:
         self._fs.makedirs(posixpath.dirname(target), exist_ok=True)
         if self._local:
-            os.replace(tmp, target)
+            os.replace(source, target)
         else:
-            self._fs.mv(tmp, target)
+            self._fs.mv(source, target)
 
     def _discard(self, tmp: str) -> None:
         try:
@@ -302,6 +304,28 @@ class ArtifactStore:
             self._fs.rm_file(self._blob(digest))
         except FileNotFoundError:
             return False
+        return True
+
+    def delete_unless_claimed(self, digest: str, since: float) -> bool:
+        """Delete a blob unless a writer stored or claimed it after ``since`` (Unix time).
+
+        Safe against a writer storing the same content at the same moment (a registration
+        reusing an old blob): the blob is first moved out of its address, so a writer from
+        then on finds it missing and stores it anew, and a writer that claimed it before
+        (which refreshes its modification time) is seen by that time and the blob is moved
+        back. True if the blob was deleted.
+        """
+        target = self._blob(digest)
+        self.ensure()
+        aside = f"{self._tmp()}.gc"
+        try:
+            self._move(target, aside)
+        except FileNotFoundError:
+            return False
+        if _mtime(self._fs.info(aside)) > since:
+            self._move(aside, target)  # identical bytes if a writer stored it anew meanwhile
+            return False
+        self._fs.rm_file(aside)
         return True
 
     def delete_temp(self, name: str) -> None:

@@ -57,7 +57,7 @@ def _referenced(tables: dict[str, list[dict[str, Any]]], ws: Workspace) -> tuple
     bundles = {row["bundle_digest"] for row in tables.get("model_versions", [])}
     digests |= bundles
     for digest in bundles:
-        digests |= bundle_files(ws.artifacts.get_bytes(digest))
+        digests |= bundle_files(ws.artifacts.get_bytes(digest), digest)
     return digests, len(bundles)
 
 

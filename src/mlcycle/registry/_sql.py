@@ -299,6 +299,7 @@ class SqlStore(SqlModels, SqlKeys):
         def soft_delete(conn: Connection) -> None:
             self._run_row(conn, run_id)
             ids = self._descendants(conn, run_id)
+            self._refuse_if_lineage(conn, run_id, ids)
             for chunk in _chunks(ids):
                 conn.execute(
                     update(t.runs)
@@ -308,6 +309,28 @@ class SqlStore(SqlModels, SqlKeys):
             self._audit(conn, actor, "run.delete", "run", run_id, children=len(ids) - 1)
 
         self._tx(soft_delete, f"deleting run '{run_id}'")
+
+    def _refuse_if_lineage(self, conn: Connection, run_id: str, ids: list[str]) -> None:
+        """ConflictError if a run among ``ids`` produced a model version (its lineage)."""
+        v = t.model_versions
+        produced = [
+            (r.model_name, r.version, r.run_id)
+            for chunk in _chunks(ids)
+            for r in conn.execute(
+                select(v.c.model_name, v.c.version, v.c.run_id)
+                .where(v.c.run_id.in_(chunk))
+                .order_by(v.c.model_name, v.c.version)
+            )
+        ]
+        if not produced:
+            return
+        shown = ", ".join(f"{name}/{version}" for name, version, _ in produced[:5])
+        which = "It" if produced[0][2] == run_id else f"Its child run {produced[0][2]}"
+        raise ConflictError(
+            f"Run '{run_id}' was not deleted: {which} produced model version {shown}"
+            f"{' …' if len(produced) > 5 else ''}, whose lineage points at it. A run that "
+            "produced a registered version is kept."
+        )
 
     def restore_run(self, run_id: str, *, actor: str) -> None:
         def undelete(conn: Connection) -> None:
@@ -514,7 +537,7 @@ class SqlStore(SqlModels, SqlKeys):
                 for r in conn.execute(
                     select(a.c.digest)
                     .join(t.runs, t.runs.c.id == a.c.run_id)
-                    .where(t.runs.c.deleted_at.is_(None))
+                    .where(not_(_purgeable()))
                     .distinct()
                 )
             }
@@ -526,12 +549,14 @@ class SqlStore(SqlModels, SqlKeys):
 
         return self._tx(read, "listing live artifacts", write=False)
 
-    def purge_deleted_runs(self, *, actor: str) -> list[str]:
+    def purge_deleted_runs(self, *, actor: str, dry_run: bool = False) -> list[str]:
         def purge(conn: Connection) -> list[str]:
             ids = [
                 r.id
-                for r in conn.execute(select(t.runs.c.id).where(t.runs.c.deleted_at.is_not(None)))
+                for r in conn.execute(select(t.runs.c.id).where(_purgeable()).order_by(t.runs.c.id))
             ]
+            if dry_run:
+                return ids
             for chunk in _chunks(ids):
                 conn.execute(
                     update(t.runs)
@@ -549,7 +574,7 @@ class SqlStore(SqlModels, SqlKeys):
                 self._audit(conn, actor, "run.purge", "run", "*", count=len(ids))
             return ids
 
-        return self._tx(purge, "purging deleted runs")
+        return self._tx(purge, "purging deleted runs", write=not dry_run)
 
     def is_empty(self) -> bool:
         def read(conn: Connection) -> bool:
@@ -591,6 +616,13 @@ class SqlStore(SqlModels, SqlKeys):
                         )
 
         self._tx(load, "restoring tables")
+
+
+def _purgeable() -> ColumnElement[bool]:
+    """Soft-deleted runs that no model version names: a version's run is its lineage, kept
+    even if it was deleted (before deletion refused it)."""
+    produced = select(t.model_versions.c.run_id).where(t.model_versions.c.run_id.is_not(None))
+    return and_(t.runs.c.deleted_at.is_not(None), t.runs.c.id.not_in(produced))
 
 
 def _parents_first(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -143,7 +143,10 @@ class Store(ABC):
 
     @abstractmethod
     def delete_run(self, run_id: str, *, actor: str) -> None:
-        """Soft-delete a run and its child runs; garbage collection reclaims them."""
+        """Soft-delete a run and its child runs; garbage collection reclaims them.
+
+        ConflictError, nothing deleted, if the run or a child produced a model version.
+        """
 
     @abstractmethod
     def restore_run(self, run_id: str, *, actor: str) -> None:
@@ -262,11 +265,12 @@ class Store(ABC):
 
     @abstractmethod
     def live_digests(self) -> tuple[set[str], set[str]]:
-        """(artifact digests of non-deleted runs, bundle manifest digests of all versions)."""
+        """(artifact digests of runs a purge keeps, bundle manifest digests of all versions)."""
 
     @abstractmethod
-    def purge_deleted_runs(self, *, actor: str) -> list[str]:
-        """Hard-delete soft-deleted runs (and their rows); returns their ids."""
+    def purge_deleted_runs(self, *, actor: str, dry_run: bool = False) -> list[str]:
+        """Hard-delete soft-deleted runs (and their rows) that no model version names;
+        returns their ids, sorted. ``dry_run``: the ids only, nothing deleted."""
 
     @abstractmethod
     def is_empty(self) -> bool:
