@@ -105,6 +105,21 @@ def test_every_trial_is_a_child_run_with_params_and_fold_scores(
     assert parent.params["task"] == "regression" and parent.params["metric"] == "rmse"
 
 
+def test_run_times_span_the_training_and_each_trial(
+    diabetes: pd.DataFrame, clean_env: Path
+) -> None:
+    result = _fit(diabetes, "progression", families=["linear", "knn"], max_trials=4)
+    parent = mlcycle.get_run(result.run_id)
+    children = mlcycle.search_runs("automl", filter=f"parent_run_id = '{result.run_id}'")
+    assert parent.duration_s is not None and parent.duration_s >= result.fit_seconds
+    assert len(children) == 4
+    for child in children:
+        # each trial's run lasts as long as the trial did (times kept in ms), within the parent
+        assert child.duration_s == pytest.approx(child.metrics["seconds"], abs=0.002)
+        assert child.duration_s > 0
+        assert parent.start_time <= child.start_time <= child.end_time <= parent.end_time
+
+
 def test_boosted_trees_stop_early_and_refit_with_the_rounds_they_reached(
     cancer: pd.DataFrame, clean_env: Path
 ) -> None:

@@ -259,6 +259,7 @@ class SqlStore(SqlModels, SqlKeys):
         metrics: Sequence[MetricPoint] = (),
         params: Mapping[str, str] = {},
         tags: Mapping[str, str] = {},
+        end_time: int | None = None,
     ) -> None:
         if status not in RunStatus.ALL or status == RunStatus.RUNNING:
             raise BadParameterError(
@@ -273,7 +274,12 @@ class SqlStore(SqlModels, SqlKeys):
             self._write_batch(conn, run, batch)
             conn.execute(
                 _END_RUN,
-                {"b_id": run_id, "b_status": status, "b_end": now_ms(), "b_error": error},
+                {
+                    "b_id": run_id,
+                    "b_status": status,
+                    "b_end": now_ms() if end_time is None else end_time,
+                    "b_error": error,
+                },
             )
 
         self._tx(end, f"ending run '{run_id}'")

@@ -131,10 +131,11 @@ class Store(ABC):
         metrics: Sequence[MetricPoint] = (),
         params: Mapping[str, str] = {},
         tags: Mapping[str, str] = {},
+        end_time: int | None = None,
     ) -> None:
         """Write a last batch and move a RUNNING run to a final status, in one transaction.
 
-        ConflictError if the run is already final.
+        ``end_time`` (ms) defaults to now; ConflictError if the run is already final.
         """
 
     @abstractmethod

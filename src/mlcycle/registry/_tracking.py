@@ -61,9 +61,10 @@ def _stack() -> list[ActiveRun]:
 class ActiveRun:
     """A run being logged to; use it as a context manager (``with start_run() as run``)."""
 
-    def __init__(self, workspace: Workspace, run: Run) -> None:
+    def __init__(self, workspace: Workspace, run: Run, end_time: int | None = None) -> None:
         self._ws = workspace
         self._run = run
+        self._end_time = end_time
         self._lock = threading.Lock()
         self._metrics: list[tuple[str, float, int, int]] = []
         self._params: dict[str, str] = {}
@@ -217,7 +218,13 @@ class ActiveRun:
         store = self._ws.store
         try:
             store.finish_run(
-                self.id, status, error=error, metrics=metrics, params=params, tags=tags
+                self.id,
+                status,
+                error=error,
+                metrics=metrics,
+                params=params,
+                tags=tags,
+                end_time=self._end_time,
             )
         except MlcycleError as exc:
             # the last batch was refused (e.g. a param conflict): the run still ends, FAILED
@@ -256,10 +263,15 @@ def start_run(
     tags: Mapping[str, Any] | None = None,
     parent: ActiveRun | str | None = None,
     workspace: Workspace | None = None,
+    start_time: int | None = None,
+    end_time: int | None = None,
 ) -> ActiveRun:
     """Start a run; inside another active run it becomes that run's child.
 
     ``experiment`` defaults to the parent's experiment, else ``"default"``.
+    ``start_time`` and ``end_time`` (Unix ms) record work that began, or ended, before
+    its run was opened (a trial logged after the search); by default the run starts now
+    and ends when it is ended.
     """
     ws = workspace or get_workspace()
     stack = _stack()
@@ -274,8 +286,9 @@ def start_run(
         user=ws.settings.user,
         parent_run_id=parent_id,
         tags={k: str(v) for k, v in (tags or {}).items()},
+        start_time=start_time,
     )
-    active = ActiveRun(ws, run)
+    active = ActiveRun(ws, run, end_time)
     stack.append(active)
     with _open_lock:
         _open_runs.add(active)

@@ -38,6 +38,10 @@ def _code_version() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
+def _ms(seconds: float | None) -> int | None:
+    return None if seconds is None else int(seconds * 1000)
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
@@ -134,7 +138,12 @@ def _log_trials(result: TrainResult, parent: Any) -> None:
 
     metric = get_metric(result.metric, result.task)
     for trial in result.trials:
-        with start_run(name=f"trial-{trial.number}", parent=parent) as child:
+        with start_run(
+            name=f"trial-{trial.number}",
+            parent=parent,
+            start_time=_ms(trial.started_at),
+            end_time=_ms(trial.ended_at),
+        ) as child:
             child.log_params(
                 {"family": trial.family, **{k: _plain(v) for k, v in trial.params.items()}}
             )
@@ -167,7 +176,11 @@ def record(
     train_frame = prepared.train_frame
     lineage = _lineage(result, prepared)
     notes: list[str] = []
-    with start_run(experiment=plan.experiment, name=plan.name or result.target) as parent:
+    with start_run(
+        experiment=plan.experiment,
+        name=plan.name or result.target,
+        start_time=_ms(result.started_at),  # the run spans the training, not its recording
+    ) as parent:
         parent.log_params(
             {
                 **{k: v for k, v in params.items() if not isinstance(v, dict | type(None))},

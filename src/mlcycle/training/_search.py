@@ -77,6 +77,8 @@ class TrialRecord:
     train_scores: list[float]
     duration: float
     error: str | None = None
+    started_at: float | None = None  # Unix seconds
+    ended_at: float | None = None
 
     def refit_seconds(self) -> float:
         """An estimate of one fit on all training rows."""
@@ -578,6 +580,8 @@ def records(study: Any) -> list[TrialRecord]:
                 train_scores=[float(s) for s in attrs.get("train_scores", [])],
                 duration=duration,
                 error=attrs.get("fail_reason") or t.system_attrs.get("fail_reason"),
+                started_at=t.datetime_start.timestamp() if t.datetime_start else None,
+                ended_at=t.datetime_complete.timestamp() if t.datetime_complete else None,
             )
         )
     return sorted(out, key=lambda r: r.number)

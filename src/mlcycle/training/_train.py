@@ -77,6 +77,7 @@ class TrainResult:
     card_path: Path | None = None
     total_seconds: float = 0.0
     extras: dict[str, Any] = field(default_factory=dict)
+    started_at: float | None = None  # Unix seconds: when train() was called
 
     @property
     def n_trials(self) -> int:
@@ -279,6 +280,7 @@ def _fit(
         }
     evaluated = _stages.evaluate(plan, prepared, selection, ctx.valid_mask, model)
     result = _result(plan, table, prepared, selection, evaluated, model, fit_seconds, timings)
+    result = replace(result, started_at=started_wall)
     return record(result, plan=plan, table=table, prepared=prepared)
 
 
