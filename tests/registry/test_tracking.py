@@ -227,3 +227,34 @@ def test_log_artifact_refuses_missing_files_and_escaping_paths(
         with pytest.raises(ArtifactPathError, match="is not allowed"):
             mlcycle.log_artifact(source, "../outside.txt")
     assert workspace.store.list_artifacts(run.id) == []
+
+
+@pytest.mark.parametrize("link", ["file", "folder"])
+def test_log_artifact_never_follows_a_symlink_inside_a_folder(
+    workspace: Workspace, tmp_path: Path, link: str
+) -> None:
+    secret = tmp_path / "outside" / "passwd"
+    secret.parent.mkdir()
+    secret.write_text("root:x:0:0:root:/root:/bin/bash")
+    plots = tmp_path / "plots"
+    plots.mkdir()
+    (plots / "roc.png").write_bytes(b"\x89PNG roc")
+    if link == "file":
+        (plots / "passwd").symlink_to(secret)
+    else:
+        (plots / "more").symlink_to(secret.parent, target_is_directory=True)
+    with (
+        mlcycle.start_run(experiment="e") as run,
+        pytest.raises(ArtifactPathError, match=r"symbolic link.*Nothing was stored"),
+    ):
+        mlcycle.log_artifact(plots)
+    assert workspace.store.list_artifacts(run.id) == []
+    stored = {workspace.artifacts.get_bytes(b.digest) for b in workspace.artifacts.iter_blobs()}
+    assert secret.read_bytes() not in stored
+    # a file named on its own is read where its link points: the caller chose that file
+    chosen = tmp_path / "chosen.png"
+    chosen.symlink_to(plots / "roc.png")
+    with mlcycle.start_run(experiment="e") as run:
+        assert mlcycle.log_artifact(chosen) == ["chosen.png"]
+    digest = workspace.store.list_artifacts(run.id)[0].digest
+    assert workspace.artifacts.get_bytes(digest) == b"\x89PNG roc"

@@ -92,6 +92,14 @@ def resolve_within(root: str | Path, path: str) -> Path:
     return target
 
 
+def symlink_refused(path: Path) -> ArtifactPathError:
+    return ArtifactPathError(
+        f"{path} is a symbolic link, and artifacts are never read through one: it could "
+        "bring in a file from anywhere (such as /etc/passwd). Nothing was stored. Copy the "
+        "file it points at into place, or log that file by its own path."
+    )
+
+
 def check_digest(digest: str) -> str:
     if not isinstance(digest, str) or not _DIGEST.match(digest):
         raise ArtifactError(f"{digest!r} is not a SHA-256 digest (64 lowercase hex characters).")
@@ -173,16 +181,29 @@ class ArtifactStore:
             self._discard(tmp)
         return digest
 
-    def put_file(self, path: str | Path) -> str:
-        """Store a local file, streaming it; returns its SHA-256. Idempotent."""
+    def put_file(self, path: str | Path, *, follow_symlinks: bool = True) -> str:
+        """Store a local file, streaming it; returns its SHA-256. Idempotent.
+
+        ``follow_symlinks=False``: a symbolic link is refused (ArtifactPathError), even one
+        swapped in for the file since the caller looked at it.
+        """
         source = Path(path)
+        if not follow_symlinks and source.is_symlink():
+            raise symlink_refused(source)
         if not source.is_file():
             raise ArtifactError(f"Cannot store {source}: it is not a readable file.")
+        flags = os.O_RDONLY | (0 if follow_symlinks else getattr(os, "O_NOFOLLOW", 0))
+        try:
+            fd = os.open(source, flags)
+        except OSError as exc:
+            if source.is_symlink():
+                raise symlink_refused(source) from exc
+            raise ArtifactError(f"Cannot store {source}: {exc.strerror or exc}.") from exc
         self.ensure()
         tmp = self._tmp()
         hasher = hashlib.sha256()
         try:
-            with source.open("rb") as src, self._fs.open(tmp, "wb") as dst:
+            with os.fdopen(fd, "rb") as src, self._fs.open(tmp, "wb") as dst:
                 while chunk := src.read(_CHUNK):
                     hasher.update(chunk)
                     dst.write(chunk)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import atexit
 import json
 import numbers
+import os
 import sys
 import threading
 import time
@@ -25,7 +26,7 @@ from types import TracebackType
 from typing import Any
 
 from mlcycle.exceptions import BadParameterError, ConflictError, MlcycleError, NotFoundError
-from mlcycle.registry._artifacts import safe_relpath
+from mlcycle.registry._artifacts import safe_relpath, symlink_refused
 from mlcycle.registry._entities import Artifact, Run, RunStatus
 from mlcycle.registry._names import check_key
 from mlcycle.registry._workspace import Workspace, get_workspace
@@ -141,11 +142,16 @@ class ActiveRun:
         self._maybe_flush()
 
     def log_artifact(self, local_path: str | Path, artifact_path: str | None = None) -> list[str]:
-        """Store a file (or every file under a folder); returns the logical paths recorded."""
+        """Store a file (or every file under a folder); returns the logical paths recorded.
+
+        A folder holding a symbolic link is refused, nothing stored: the link could bring
+        in a file from outside it.
+        """
         self._check_open()
         source = Path(local_path)
-        if source.is_dir():
-            files = sorted(p for p in source.rglob("*") if p.is_file())
+        in_folder = source.is_dir()
+        if in_folder:
+            files = _folder_files(source)
             prefix = artifact_path or source.name
             items = [(p, f"{prefix}/{p.relative_to(source).as_posix()}") for p in files]
         elif source.is_file():
@@ -155,7 +161,7 @@ class ActiveRun:
         records = []
         for path, logical in items:
             logical = safe_relpath(logical)
-            digest = self._ws.artifacts.put_file(path)
+            digest = self._ws.artifacts.put_file(path, follow_symlinks=not in_folder)
             records.append(Artifact(logical, digest, path.stat().st_size))
         self._ws.store.record_artifacts(self.id, records)
         return [r.path for r in records]
@@ -246,6 +252,20 @@ class ActiveRun:
             self.end(RunStatus.KILLED, error="interrupted")
         else:
             self.end(RunStatus.FAILED, error=f"{exc_type.__name__}: {exc}")
+
+
+def _folder_files(folder: Path) -> list[Path]:
+    """Every file under ``folder``, sorted; ArtifactPathError naming a symbolic link in it
+    (linked folders are not entered either)."""
+    files = []
+    for root, dirs, names in os.walk(folder):
+        for name in sorted([*dirs, *names]):
+            path = Path(root) / name
+            if path.is_symlink():
+                raise symlink_refused(path)
+            if name in names and path.is_file():
+                files.append(path)
+    return sorted(files)
 
 
 def _as_number(key: str, value: Any) -> float:
