@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 from collections.abc import Iterator
@@ -206,3 +208,69 @@ def test_gc_cli_dry_run_reports_the_runs_it_would_purge(workspace: Workspace) ->
     dry = json.loads(_cli("gc", "--grace", "0", "--dry-run", "--json").stdout)
     real = json.loads(_cli("gc", "--grace", "0", "--json").stdout)
     assert dry["purged_runs"] == real["purged_runs"] == 2
+
+
+_REGISTER_FOREVER = """
+import mlcycle
+from sklearn.datasets import load_breast_cancer
+from sklearn.linear_model import LogisticRegression
+
+X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+model = LogisticRegression(max_iter=50).fit(X, y)
+while True:
+    mlcycle.register_model("crashy", model)
+"""
+
+
+def _kill_mid_registration(env: dict[str, str], scratch_root: Path) -> Path:
+    """SIGKILL a child while its bundle copy sits in a scratch folder of the workspace; the
+    folder it leaves behind."""
+    for _ in range(5):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(_REGISTER_FOREVER)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while not list(scratch_root.glob("register-*/bundle")):
+                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                if time.monotonic() > deadline:
+                    pytest.fail(f"no registration used a scratch folder under {scratch_root}")
+                time.sleep(0.002)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate()
+        left = [p for p in scratch_root.glob("register-*") if p.is_dir()]
+        if left:  # else the registration finished between the look and the kill: again
+            return left[0]
+    pytest.fail("the child was never killed while registering")
+
+
+def test_gc_removes_the_bundle_copy_a_killed_registration_left_but_not_one_in_use(
+    sqlite_workspace: Workspace, child_env: dict[str, str]
+) -> None:
+    workspace = sqlite_workspace
+    stale = _kill_mid_registration(child_env, workspace.scratch_root)
+    with workspace.scratch_dir("register") as in_use:
+        (in_use / "bundle").mkdir()
+        assert collect_garbage(workspace, dry_run=True).deleted_temp == 1
+        assert stale.is_dir()
+        assert collect_garbage(workspace).deleted_temp == 1
+        assert not stale.exists() and in_use.is_dir()
+    assert list(workspace.scratch_root.iterdir()) == []  # locks gone too
+
+
+def test_the_next_registration_removes_a_killed_ones_bundle_copy(
+    sqlite_workspace: Workspace, child_env: dict[str, str], trained: Any
+) -> None:
+    _, _, model = trained
+    workspace = sqlite_workspace
+    stale = _kill_mid_registration(child_env, workspace.scratch_root)
+    with workspace.scratch_dir("register") as in_use:
+        mlcycle.register_model("churn", model, workspace=workspace)
+        assert not stale.exists() and in_use.is_dir()

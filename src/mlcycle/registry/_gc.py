@@ -5,8 +5,10 @@ a registration in progress (files are written before the version row). A registr
 also reuse an old unreferenced blob while gc runs: references are read again after the
 scan, and each blob is deleted only if no writer claimed it since the scan began
 (:meth:`ArtifactStore.delete_unless_claimed`). gc deletes nothing when it cannot read a
-version's manifest: that version's files would look unreferenced. Running gc twice changes
-nothing the second time; a dry run reports what the real run would remove.
+version's manifest: that version's files would look unreferenced. It also removes the
+scratch folders (bundle copies) that killed registrations left under ``$MLCYCLE_HOME/tmp``.
+Running gc twice changes nothing the second time; a dry run reports what the real run
+would remove.
 """
 
 from __future__ import annotations
@@ -105,4 +107,5 @@ def collect_garbage(
             report.deleted_temp += 1
             if not dry_run:
                 ws.artifacts.delete_temp(temp.digest)
+    report.deleted_temp += ws.clean_scratch(dry_run=dry_run)
     return report

@@ -15,7 +15,6 @@ import inspect
 import json
 import re
 import shutil
-import tempfile
 import uuid
 import warnings
 from dataclasses import dataclass
@@ -209,14 +208,15 @@ def register_model(
     if run is None:
         run = active_run()
     run_id = run if isinstance(run, str) or run is None else run.id
-    with tempfile.TemporaryDirectory(prefix="mlcycle-register-") as scratch:
+    ws.clean_scratch()  # bundle copies left by registrations that were killed
+    with ws.scratch_dir("register") as scratch:
         if model is not None:
             lineage = dict(bundle_fields.pop("lineage", None) or {})
             if run_id:
                 lineage.setdefault("run_id", run_id)
             schema = bundle_fields.pop("schema", None) or _infer_schema(model, example, name)
             check_schema_matches(model, schema, name)
-            path = Path(scratch) / "bundle"
+            path = scratch / "bundle"
             opened = write_bundle(model, path, schema=schema, lineage=lineage, **bundle_fields)
         else:
             opened = read_bundle(Path(bundle))  # type: ignore[arg-type]

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import shutil
 import threading
+import uuid
+from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
 
@@ -68,6 +73,58 @@ class Workspace:
     def cache_dir(self) -> Path:
         return self.settings.home / "cache"
 
+    @property
+    def scratch_root(self) -> Path:
+        return self.settings.home / "tmp"
+
+    @contextlib.contextmanager
+    def scratch_dir(self, purpose: str) -> Iterator[Path]:
+        """A new private folder under ``$MLCYCLE_HOME/tmp`` for the block, removed after it.
+
+        Work files (a bundle being registered) stay in the workspace, never in a shared
+        ``/tmp``. The folder is locked while in use, by an ``flock`` on ``<folder>.lock``
+        that the kernel releases when its process dies (even by ``kill -9``), so
+        :meth:`clean_scratch` removes what a killed process left and never a folder in use.
+        """
+        root = self.ensure_home() / "tmp"
+        root.mkdir(exist_ok=True)
+        name = f"{purpose}-{uuid.uuid4().hex}"
+        folder, lock_path = root / name, root / f"{name}.lock"
+        pending = root / f".{name}.lock.new"  # locked before it gets a name cleaners look at
+        with pending.open("wb") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            pending.rename(lock_path)
+            try:
+                folder.mkdir()
+                yield folder
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+                lock_path.unlink(missing_ok=True)
+
+    def clean_scratch(self, *, dry_run: bool = False) -> int:
+        """Remove the scratch folders of processes that died using them; returns how many."""
+        root = self.scratch_root
+        if not root.is_dir():
+            return 0
+        removed = 0
+        for entry in sorted(root.iterdir()):
+            if entry.is_symlink():
+                continue
+            if entry.is_dir():
+                folder = entry
+            elif entry.suffix == ".lock" and not entry.with_suffix("").exists():
+                folder = entry.with_suffix("")  # a lock whose folder is already gone
+            else:
+                continue
+            lock_path = root / f"{folder.name}.lock"
+            if lock_path.exists() and not _unlocked(lock_path):
+                continue  # in use
+            removed += folder is entry
+            if not dry_run:
+                shutil.rmtree(folder, ignore_errors=True)
+                lock_path.unlink(missing_ok=True)
+        return removed
+
     def database_revision(self) -> tuple[str | None, str]:
         """(the database's schema revision or None if empty, the revision this mlcycle writes).
 
@@ -104,6 +161,18 @@ class Workspace:
         if "store" in self.__dict__:
             self.store.close()
             del self.__dict__["store"]
+
+
+def _unlocked(lock_path: Path) -> bool:
+    """True if no process holds the scratch folder's lock (its owner died)."""
+    try:
+        with lock_path.open("rb") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True  # closing the file releases the lock at once
+    except BlockingIOError:
+        return False
+    except FileNotFoundError:  # its owner finished meanwhile
+        return False
 
 
 _lock = threading.Lock()
