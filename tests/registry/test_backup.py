@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import subprocess
@@ -102,6 +103,77 @@ def test_round_trip_restores_everything(
     assert len(target.store.list_experiments()) == 3
 
 
+def _serve_traffic(ws: Workspace, trained: Trained) -> None:
+    """Predictions, labels and refusals written by the server's own log writers."""
+    from mlcycle.predlog import (
+        FeedbackRecord,
+        RefusalRecord,
+        feedback_root,
+        predictions_root,
+        refused_root,
+    )
+    from mlcycle.serving import FeedbackLog, PredictionLog
+    from mlcycle.serving._predlog import RefusalLog
+
+    X, y, _ = trained
+    bundle = mlcycle.load_model("churn@production", workspace=ws)
+    rows = X.sample(300, random_state=0)
+    outputs = bundle.predict_outputs(rows)
+    home, now = ws.settings.home, time.time()
+    predictions = PredictionLog(predictions_root(home))
+    predictions.append(
+        model="churn", version=1, classes=list(outputs.classes),
+        requests=[(f"r{i}", 1, 2.0 + i % 7, "production", "primary") for i in range(len(rows))],
+        columns={c: rows[c].tolist() for c in rows.columns}, predictions=outputs.labels,
+        probabilities=outputs.probabilities, timestamp=now,
+    )  # fmt: skip
+    feedback = FeedbackLog(feedback_root(home))
+    labels = y.loc[rows.index].tolist()
+    feedback.append(
+        model="churn",
+        records=[FeedbackRecord.of(f"r{i}-0", label, now) for i, label in enumerate(labels)],
+    )
+    refusals = RefusalLog(refused_root(home))
+    refused = RefusalRecord.of(
+        request_id="bad", timestamp=now, alias="production", role="primary", rows=2,
+        issues=[{"code": "missing", "column": "mean radius"}],
+    )  # fmt: skip
+    refusals.append(model="churn", version=1, record=refused)
+    for log in (predictions, feedback, refusals):
+        log.close()
+
+
+def test_restore_brings_back_the_monitoring_history(
+    workspace: Workspace,
+    backend: str,
+    new_workspace: NewWorkspace,
+    trained: Trained,
+    tmp_path: Path,
+) -> None:
+    from mlcycle.monitoring import monitor, read_feedback
+
+    X, _, model = trained
+    mlcycle.register_model(
+        "churn", model, reference_data=X, alias="production", workspace=workspace
+    )
+    _serve_traffic(workspace, trained)
+    before = monitor("churn", notify=False, workspace=workspace)
+    assert before.rows == 300 and before.report_path is not None
+    expected = {k: v for k, v in before.to_dict().items() if k != "report"}
+    assert expected["performance"] and expected["refused"]
+    report = backup(tmp_path / "bk", workspace)
+
+    target = new_workspace(backend)
+    restored = restore(tmp_path / "bk", target)
+    after = monitor("churn", report=False, notify=False, workspace=target)
+    assert {k: v for k, v in after.to_dict().items() if k != "report"} == expected
+    assert len(read_feedback("churn", workspace=target)) == 300
+    home = workspace.settings.home
+    restored_report = target.settings.home / before.report_path.relative_to(home)
+    assert restored_report.read_bytes() == before.report_path.read_bytes()
+    assert restored.files == report.files >= 4  # three logs and the monitor's reports
+
+
 def test_sqlite_backup_restores_into_postgresql(
     clean_env: Path, new_workspace: NewWorkspace, trained: Trained, tmp_path: Path
 ) -> None:
@@ -199,6 +271,56 @@ def test_a_damaged_backup_is_refused(
         restore(taken, target)
     assert target.store.is_empty()
     assert _tables(target)["audit_events"] == []
+    assert _blobs(target) == {}  # checked whole before anything is written
+
+
+def _unlist(bk: Path, digest: str) -> None:
+    """Remove a blob from the backup and from backup.json's list, as if never taken."""
+    meta = json.loads((bk / "backup.json").read_text())
+    meta["blobs"].remove(digest)
+    (bk / "backup.json").write_text(json.dumps(meta))
+    (bk / "blobs" / "sha256" / digest[:2] / digest).unlink()
+
+
+def _run_artifact(bk: Path) -> tuple[str, str]:
+    rows = (bk / "tables" / "run_artifacts.jsonl").read_text().splitlines()
+    return json.loads(rows[0])["digest"], "artifact 'notes.txt' of run"
+
+
+def _model_file(bk: Path) -> tuple[str, str]:
+    version = json.loads((bk / "tables" / "model_versions.jsonl").read_text().splitlines()[0])
+    manifest = bk / "blobs" / "sha256" / version["bundle_digest"][:2] / version["bundle_digest"]
+    return json.loads(manifest.read_bytes())["files"]["model/model.skops"]["sha256"], (
+        "a file of model version churn/1"
+    )
+
+
+@pytest.mark.parametrize("missing", [_run_artifact, _model_file])
+def test_restore_refuses_rows_that_reference_a_blob_the_backup_does_not_hold(
+    taken: Path, new_workspace: NewWorkspace, missing: Callable[[Path], tuple[str, str]]
+) -> None:
+    digest, what = missing(taken)
+    _unlist(taken, digest)
+    target = new_workspace("sqlite")
+    with pytest.raises(BackupError, match=rf"damaged: {what}.*{digest[:12]}.*Nothing was changed"):
+        restore(taken, target)
+    assert target.store.is_empty() and _blobs(target) == {}
+
+
+def test_restore_refuses_a_file_entry_outside_the_workspace_folders(
+    taken: Path, new_workspace: NewWorkspace, tmp_path: Path
+) -> None:
+    (taken / "files" / "reports").mkdir(parents=True, exist_ok=True)
+    evil = taken / "files" / "reports" / "x"
+    evil.write_text("x")
+    meta = json.loads((taken / "backup.json").read_text())
+    for name in ("../../escaped.txt", "config.toml"):
+        meta["files"] = {name: {"sha256": hashlib.sha256(b"x").hexdigest(), "size": 1}}
+        (taken / "backup.json").write_text(json.dumps(meta))
+        target = new_workspace("sqlite")
+        with pytest.raises(BackupError, match="damaged: file"):
+            restore(taken, target)
+        assert target.store.is_empty() and not list(target.settings.home.rglob("*.txt"))
 
 
 # -- consistency under writes ---------------------------------------------------------------

@@ -178,14 +178,16 @@ def gc(
 @app.command(rich_help_panel="Housekeeping")
 @_errors
 def backup(path: Annotated[Path, typer.Argument(help="A new folder for the backup.")]) -> None:
-    """Take a consistent snapshot of metadata and artifacts (safe while writers run)."""
+    """Take a consistent snapshot of the workspace: metadata, artifacts, the prediction,
+    feedback and refusal logs and the reports (safe while writers run). Left out: cache/,
+    tmp/ and config.toml."""
     from mlcycle.registry import backup as take_backup
 
     report = take_backup(path, _workspace())
     rows = sum(report.tables.values())
     out.print(
         f"[green]Backup written[/] to {report.path}: {rows:,} rows, {report.blobs} "
-        f"artifact(s), {report.bytes:,} bytes."
+        f"artifact(s), {report.files} log and report file(s), {report.bytes:,} bytes."
     )
 
 
@@ -194,11 +196,12 @@ def backup(path: Annotated[Path, typer.Argument(help="A new folder for the backu
 def restore(
     path: Annotated[Path, typer.Argument(help="A folder written by mlcycle backup.")],
 ) -> None:
-    """Restore a backup into an empty workspace."""
+    """Restore a backup into an empty workspace (checked whole before anything is written)."""
     from mlcycle.registry import restore as do_restore
 
     report = do_restore(path, _workspace())
     rows = sum(report.tables.values())
     out.print(
-        f"[green]Restored[/] {rows:,} rows and {report.blobs} artifact(s) from {report.path}."
+        f"[green]Restored[/] {rows:,} rows, {report.blobs} artifact(s) and {report.files} log "
+        f"and report file(s) from {report.path}."
     )

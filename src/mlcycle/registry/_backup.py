@@ -1,31 +1,45 @@
-"""Backup and restore of a whole workspace: metadata and the artifacts it references.
+"""Backup and restore of a whole workspace: metadata, artifacts, logs and reports.
 
 A backup is a folder::
 
-    backup.json              format, versions, schema revision, per-table row counts and SHA-256
+    backup.json              format, versions, schema revision, per-table row counts and SHA-256,
+                             the SHA-256 and size of every file under files/
     tables/<table>.jsonl     one JSON object per row, from one consistent database snapshot
     blobs/sha256/..          every referenced artifact, laid out as an artifact store
+    files/<folder>/..        the workspace's prediction, feedback and refusal logs (monitoring's
+                             history) and its reports, as they are under $MLCYCLE_HOME
+
+Left out, on purpose: ``cache/`` (rebuilt from the artifacts), ``tmp/`` (work in progress)
+and ``config.toml`` (settings, which may name credentials: copy it yourself).
 
 The metadata is read in a single snapshot transaction, so writers may keep running; blobs
-are immutable and content-addressed, so copying them afterwards is consistent with it.
-The folder is assembled under a temporary name and renamed when complete. A backup taken
-from SQLite restores into PostgreSQL and back.
+are immutable and content-addressed, so copying them afterwards is consistent with it. Log
+files are immutable once named (writers rename them into place); one named after the
+snapshot may be in the backup or not. The folder is assembled under a temporary name and
+renamed when complete. A backup taken from SQLite restores into PostgreSQL and back.
+
+A restore checks everything before it writes anything: every table against its SHA-256,
+every artifact the rows reference (run artifacts, bundle manifests and the files they
+list) present and matching its digest, every file against backup.json.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import time
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mlcycle._version import __version__
 from mlcycle.exceptions import ArtifactError, BackupError
-from mlcycle.registry._artifacts import ArtifactStore
+from mlcycle.predlog import FEEDBACK_DIR, PREDICTIONS_DIR, REFUSED_DIR
+from mlcycle.registry._artifacts import ArtifactStore, resolve_within, safe_relpath
 from mlcycle.registry._db import head_revision
 from mlcycle.registry._gc import bundle_files
 from mlcycle.registry._tables import TABLES_IN_ORDER
@@ -33,7 +47,11 @@ from mlcycle.registry._workspace import Workspace, get_workspace
 
 __all__ = ["BackupReport", "backup", "restore"]
 
-FORMAT = 1
+FORMAT = 2  # 2: files/ (logs and reports); 1 had none and still restores
+_READABLE = (1, 2)
+
+#: The folders of $MLCYCLE_HOME a backup carries besides metadata and artifacts.
+WORKSPACE_FOLDERS = (PREDICTIONS_DIR, FEEDBACK_DIR, REFUSED_DIR, "reports")
 
 
 @dataclass
@@ -42,6 +60,7 @@ class BackupReport:
     tables: dict[str, int]
     blobs: int
     bytes: int
+    files: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -49,16 +68,56 @@ class BackupReport:
             "tables": self.tables,
             "blobs": self.blobs,
             "bytes": self.bytes,
+            "files": self.files,
         }
 
 
-def _referenced(tables: dict[str, list[dict[str, Any]]], ws: Workspace) -> tuple[set[str], int]:
-    digests = {row["digest"] for row in tables.get("run_artifacts", [])}
-    bundles = {row["bundle_digest"] for row in tables.get("model_versions", [])}
-    digests |= bundles
-    for digest in bundles:
-        digests |= bundle_files(ws.artifacts.get_bytes(digest), digest)
-    return digests, len(bundles)
+Tables = Mapping[str, list[dict[str, Any]]]
+
+
+def _referenced(tables: Tables, read: Callable[[str, str], bytes]) -> dict[str, str]:
+    """Every artifact digest the rows reference, each with what references it (for
+    messages); ``read(digest, what)`` returns a bundle manifest's bytes."""
+    try:
+        refs = {
+            row["digest"]: f"artifact '{row['path']}' of run {row['run_id']}"
+            for row in tables.get("run_artifacts", [])
+        }
+        for row in tables.get("model_versions", []):
+            version = f"model version {row['model_name']}/{row['version']}"
+            digest = row["bundle_digest"]
+            refs[digest] = f"the manifest of {version}"
+            for file in bundle_files(read(digest, refs[digest]), digest):
+                refs.setdefault(file, f"a file of {version}")
+    except (KeyError, TypeError) as exc:
+        raise BackupError(f"The backup's rows are malformed ({exc!r}).") from exc
+    return refs
+
+
+def _file_digest(path: Path) -> str:
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def _copy_files(home: Path, staging: Path) -> dict[str, dict[str, Any]]:
+    """Copy the workspace folders' files into ``staging``: {path under home: sha256, size}.
+    Writers' temporary files (dot names) and symbolic links are not copied."""
+    files: dict[str, dict[str, Any]] = {}
+    for folder in WORKSPACE_FOLDERS:
+        for root, _, names in os.walk(home / folder):
+            for name in sorted(names):
+                path = Path(root) / name
+                if name.startswith(".") or path.is_symlink():
+                    continue
+                relpath = path.relative_to(home).as_posix()
+                target = staging / relpath
+                target.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    shutil.copyfile(path, target)
+                except FileNotFoundError:  # removed since it was listed
+                    continue
+                files[relpath] = {"sha256": _file_digest(target), "size": target.stat().st_size}
+    return files
 
 
 def backup(path: str | Path, workspace: Workspace | None = None) -> BackupReport:
@@ -82,7 +141,7 @@ def backup(path: str | Path, workspace: Workspace | None = None) -> BackupReport
             payload = "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows).encode()
             (staging / "tables" / f"{name}.jsonl").write_bytes(payload)
             summary[name] = {"rows": len(rows), "sha256": hashlib.sha256(payload).hexdigest()}
-        digests, _ = _referenced(tables, ws)
+        digests = _referenced(tables, lambda digest, _: ws.artifacts.get_bytes(digest))
         blobs = ArtifactStore(staging / "blobs")
         size = 0
         for digest in sorted(digests):
@@ -90,6 +149,7 @@ def backup(path: str | Path, workspace: Workspace | None = None) -> BackupReport
             if blobs.put_bytes(data) != digest:
                 raise BackupError(f"Artifact {digest[:12]}… changed while being copied.")
             size += len(data)
+        files = _copy_files(ws.settings.home, staging / "files")
         meta = {
             "format": FORMAT,
             "mlcycle_version": __version__,
@@ -98,6 +158,7 @@ def backup(path: str | Path, workspace: Workspace | None = None) -> BackupReport
             "source": ws.settings.redacted_db_url(),
             "tables": summary,
             "blobs": sorted(digests),
+            "files": files,
         }
         (staging / "backup.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
         if target.exists():
@@ -107,7 +168,10 @@ def backup(path: str | Path, workspace: Workspace | None = None) -> BackupReport
         raise BackupError(f"Backup failed, nothing was written to {target}: {exc}") from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return BackupReport(target, {k: v["rows"] for k, v in summary.items()}, len(digests), size)
+    size += sum(info["size"] for info in files.values())
+    return BackupReport(
+        target, {k: v["rows"] for k, v in summary.items()}, len(digests), size, len(files)
+    )
 
 
 def _read_backup(source: Path) -> tuple[dict[str, Any], list[tuple[str, list[dict[str, Any]]]]]:
@@ -118,7 +182,7 @@ def _read_backup(source: Path) -> tuple[dict[str, Any], list[tuple[str, list[dic
         meta = json.loads(meta_path.read_text())
     except ValueError as exc:
         raise BackupError(f"{meta_path} is not valid JSON: the backup is damaged.") from exc
-    if meta.get("format") != FORMAT:
+    if meta.get("format") not in _READABLE:
         raise BackupError(f"Backup format {meta.get('format')!r} is not supported here.")
     head = head_revision()
     if meta.get("schema_revision") != head:
@@ -142,26 +206,84 @@ def _read_backup(source: Path) -> tuple[dict[str, Any], list[tuple[str, list[dic
     return meta, tables
 
 
+def _verified_blobs(tables: Tables, blobs: ArtifactStore) -> list[str]:
+    """Every artifact the rows reference, each present in the backup and matching its
+    digest (read and hashed here); BackupError naming the first that is not."""
+
+    def read(digest: str, what: str) -> bytes:
+        try:
+            return blobs.get_bytes(digest)
+        except ArtifactError as exc:
+            raise BackupError(
+                f"The backup is damaged: {what} cannot be read from it: {exc} Nothing was changed."
+            ) from exc
+
+    refs = _referenced(tables, read)
+    for digest, what in sorted(refs.items()):
+        read(digest, what)
+    return sorted(refs)
+
+
+def _verified_files(source: Path, meta: dict[str, Any], home: Path) -> dict[Path, Path]:
+    """{file in the backup: where it goes under ``home``}, each checked against backup.json
+    and confined to the workspace folders a backup carries."""
+    placed: dict[Path, Path] = {}
+    listed = meta.get("files", {})
+    if not isinstance(listed, dict):
+        raise BackupError("backup.json's 'files' is not a mapping: the backup is damaged.")
+    for relpath, info in sorted(listed.items()):
+        try:
+            clean = safe_relpath(relpath)
+            if clean.split("/")[0] not in WORKSPACE_FOLDERS:
+                raise ArtifactError(f"{relpath!r} is outside {', '.join(WORKSPACE_FOLDERS)}")
+            stored = resolve_within(source / "files", clean)
+            ok = stored.is_file() and _file_digest(stored) == info["sha256"]
+        except (ArtifactError, OSError, KeyError, TypeError) as exc:
+            raise BackupError(f"The backup is damaged: file {relpath!r}: {exc}.") from exc
+        if not ok:
+            raise BackupError(
+                f"The backup is damaged: file {relpath} is missing or does not match its "
+                "SHA-256 in backup.json. Nothing was changed."
+            )
+        placed[stored] = resolve_within(home, clean)
+    return placed
+
+
 def restore(path: str | Path, workspace: Workspace | None = None) -> BackupReport:
-    """Restore a backup into an empty workspace (metadata store and artifact store)."""
+    """Restore a backup into an empty workspace: metadata, artifacts, logs and reports.
+
+    Everything is checked before anything is written; BackupError, nothing changed, if the
+    backup is damaged or the workspace is not empty.
+    """
     ws = workspace or get_workspace()
     source = Path(path).expanduser().resolve()
     meta, tables = _read_backup(source)
-    if not ws.store.is_empty():
+    home = ws.settings.home
+    used = [f for f in WORKSPACE_FOLDERS if (home / f).is_dir() and any((home / f).iterdir())]
+    if not ws.store.is_empty() or used:
         raise BackupError(
-            "The workspace is not empty; restore only into a new workspace "
-            "(set MLCYCLE_HOME or MLCYCLE_DB_URL to an empty one). Nothing was changed."
+            f"The workspace is not empty{f' (it holds {used[0]}/)' if used else ''}; restore "
+            "only into a new workspace (set MLCYCLE_HOME or MLCYCLE_DB_URL to an empty one). "
+            "Nothing was changed."
         )
     blobs = ArtifactStore(source / "blobs")
+    digests = _verified_blobs(dict(tables), blobs)
+    files = _verified_files(source, meta, home)
     size = 0
-    for digest in meta["blobs"]:  # blobs first: no restored row may point at a missing one
-        try:
-            data = blobs.get_bytes(digest)
-        except ArtifactError as exc:
-            raise BackupError(f"The backup is damaged: {exc}") from exc
-        ws.artifacts.put_bytes(data)
+    for digest in digests:  # blobs first: no restored row may point at a missing one
+        data = blobs.get_bytes(digest)
+        ws.artifacts.put_bytes(data, digest=digest)
         size += len(data)
-    ws.store.load_tables(tables)
+    for stored, target in files.items():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(stored, target)
+        size += target.stat().st_size
+    try:
+        ws.store.load_tables(tables)
+    except BaseException:
+        for folder in WORKSPACE_FOLDERS:  # they were empty: the workspace is as it was
+            shutil.rmtree(home / folder, ignore_errors=True)
+        raise
     return BackupReport(
-        source, {name: len(rows) for name, rows in tables}, len(meta["blobs"]), size
+        source, {name: len(rows) for name, rows in tables}, len(digests), size, len(files)
     )
