@@ -16,8 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 import mlcycle
+from mlcycle.exceptions import DataError
 from mlcycle.training import train
 
 FAST = {"workers": 1, "progress": False, "explain": True, "card": True, "max_trials": 2}
@@ -105,6 +107,14 @@ def test_allow_pii_trains_on_them_but_the_bundle_keeps_no_raw_address(
     rows = frame.drop(columns=["diagnosis"]).head(3).to_dict("records")
     rows[0]["email"] = "someone.new@example.org"
     assert len(bundle.predict(rows)) == 3
+
+
+def test_a_table_of_personal_data_only_is_one_clear_error(
+    patients: pd.DataFrame, clean_env: Path
+) -> None:
+    frame = patients[[*PERSONAL, "diagnosis"]]
+    with pytest.raises(DataError, match=r"No feature is left.*'email'.*allow_pii=True"):
+        train(frame, "diagnosis", families=["linear"], budget=60, **FAST)
 
 
 def _with_check_digit(body: int) -> int:

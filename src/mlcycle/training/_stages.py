@@ -144,8 +144,8 @@ def prepare_data(plan: TrainPlan, table: TrainTable) -> Prepared:
     X = X.drop(columns=list(left_out))
     if X.shape[1] == 0:
         raise DataError(
-            "No feature is left to train on: every column but the target is personal data "
-            f"or a unique identifier ({', '.join(map(repr, sensitive))}). Add feature "
+            "No feature is left to train on: every feature column is personal data or a "
+            f"unique identifier ({', '.join(map(repr, sensitive))}). Add feature "
             "columns, or pass allow_pii=True (--allow-pii) to train on them."
         )
     kinds = {str(c): table.types.kinds[str(c)] for c in X.columns}
