@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -52,6 +53,19 @@ def test_without_the_target_column_the_features_are_enough() -> None:
     reference = monitoring_reference(_regressor(frame), frame[["x", "plan"]], target="price")
     assert reference.drift["target"] is None
     assert reference.sample is not None and list(reference.sample.columns) == ["x", "plan"]
+
+
+def test_personal_data_is_kept_out_of_the_sample_drift_reference_and_detector() -> None:
+    # a model trained elsewhere that uses an e-mail column (register_model(reference_data=))
+    frame = _table().assign(email=lambda f: [f"client{i}@example.com" for i in range(len(f))])
+    model = _regressor(frame)
+    schema = Schema.from_dataframe(frame, target="price")
+    reference = monitoring_reference(model, frame, target="price", schema=schema)
+    assert reference.sample is not None and list(reference.sample.columns) == ["x", "plan", "price"]
+    assert set(reference.drift["features"]) == {"x", "plan"}
+    assert reference.drift["skipped"] == ["email"]
+    assert "@example.com" not in json.dumps(reference.drift)
+    assert list(reference.detector.feature_names_in_) == ["x", "plan"]
 
 
 def test_bad_reference_tables_are_refused() -> None:

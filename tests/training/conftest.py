@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
+
+FIRST = ["james", "mary", "john", "linda", "robert", "sarah", "david", "emma", "peter", "anna"]
+LAST = ["smith", "jones", "brown", "taylor", "wilson", "evans", "thomas", "walker", "white"]
 
 
 @pytest.fixture(scope="session")
@@ -38,3 +42,16 @@ def mixed() -> pd.DataFrame:
 
     frame = data("Mroz").reset_index(drop=True)
     return frame[["work", "agew", "educw", "child6", "child618", "city", "income", "experience"]]
+
+
+@pytest.fixture(scope="session")
+def patients(cancer: pd.DataFrame) -> pd.DataFrame:
+    """The cancer table with personal data: a unique e-mail address, a name and a shuffled
+    customer id per row (synthetic, realistic shapes)."""
+    rng = np.random.default_rng(7)
+    first, last = rng.choice(FIRST, len(cancer)), rng.choice(LAST, len(cancer))
+    return cancer.assign(
+        email=[f"{f}.{s}{i}@example.com" for i, (f, s) in enumerate(zip(first, last, strict=True))],
+        full_name=[f"{f.title()} {s.title()}" for f, s in zip(first, last, strict=True)],
+        customer_id=rng.permutation(np.arange(100_000, 100_000 + len(cancer))),
+    )

@@ -123,3 +123,22 @@ def test_missing_file_and_missing_target(cancer_csv: Path, tmp_path: Path) -> No
     assert gone.returncode == 2 and gone.stderr.startswith("error:")
     wrong = cli("run", str(cancer_csv), "--target", "nope", cwd=tmp_path)
     assert wrong.returncode == 2 and "nope" in wrong.stderr
+
+
+def test_train_warns_of_personal_data_it_leaves_out_and_allow_pii_keeps_it(
+    patients: pd.DataFrame, tmp_path: Path, clean_env: Path
+) -> None:
+    path = tmp_path / "patients.csv"
+    patients.to_csv(path, index=False)
+    args = ["train", str(path), "-t", "diagnosis", "--families", "linear", "--max-trials", "1"]
+    done = cli(*args, "--workers", "1", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    before = done.stderr.split("search")[0]  # said before the search starts, then again
+    assert "Left out of training: 'email' (personal data" in before
+    assert "'customer_id' (a unique identifier" in before and "--allow-pii" in before
+    assert "Left out of training: 'full_name'" in done.stdout
+
+    kept = cli(*args, "--workers", "1", "--allow-pii", "--json", cwd=tmp_path)
+    assert kept.returncode == 0, kept.stderr
+    summary = json.loads(kept.stdout)
+    assert summary["left_out"] == {} and summary["version"] == 2

@@ -37,6 +37,14 @@ TestSize = Annotated[float, typer.Option("--test-size", help="Held-out share for
 AllowLeakage = Annotated[
     bool, typer.Option("--allow-leakage", help="Train although columns look like leaks.")
 ]
+AllowPii = Annotated[
+    bool,
+    typer.Option(
+        "--allow-pii",
+        help="Train on columns that look like personal data or identifiers (left out by "
+        "default); the bundle's schema and monitoring reference still keep none of their values.",
+    ),
+]
 MaxTrials = Annotated[int | None, typer.Option("--max-trials", help="Stop after N trials.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")]
 
@@ -68,6 +76,7 @@ def train(
         str | None, typer.Option("--alias", help="Point this alias at the new version.")
     ] = None,
     allow_leakage: AllowLeakage = False,
+    allow_pii: AllowPii = False,
     max_trials: MaxTrials = None,
     no_register: Annotated[
         bool, typer.Option("--no-register", help="Track the runs but register nothing.")
@@ -99,6 +108,7 @@ def train(
         test_size=test_size,
         name=model_name,
         allow_leakage=allow_leakage,
+        allow_pii=allow_pii,
         progress=not as_json,
         console=err,
     )
@@ -129,6 +139,7 @@ def job(
         Path | None, typer.Option("--rules", "-r", help="rules.yaml the data must pass first.")
     ] = None,
     allow_leakage: AllowLeakage = False,
+    allow_pii: AllowPii = False,
     max_trials: MaxTrials = None,
     as_json: AsJson = False,
 ) -> None:
@@ -155,6 +166,7 @@ def job(
         cv=cv,
         seed=seed,
         allow_leakage=allow_leakage,
+        allow_pii=allow_pii,
     )
     trained = result.train
     if as_json:

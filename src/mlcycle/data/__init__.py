@@ -37,6 +37,7 @@ _LAZY = {
     "profile": "mlcycle.data._profile",
     "PiiFinding": "mlcycle.data._pii",
     "detect_pii": "mlcycle.data._pii",
+    "mask_value": "mlcycle.data._pii",
     "AnonymizationReport": "mlcycle.data._anonymize",
     "anonymize": "mlcycle.data._anonymize",
     # the drift reference stored in the bundle at training time
@@ -82,6 +83,7 @@ __all__ = [
     "load",
     "load_rules",
     "make_sampler",
+    "mask_value",
     "monitoring_reference",
     "profile",
     "reference_sample",

@@ -134,6 +134,21 @@ class Profile:
             f"leakage={[s.column for s in self.leakage]}, warnings={len(self.warnings)})"
         )
 
+    def sensitive_columns(self) -> dict[str, str]:
+        """Columns whose raw values must not travel with a model, each with the reason:
+        personal data (:attr:`pii`) and unique identifiers (kind ``identifier``), in column
+        order; the target is not one of them. Training leaves them out by default."""
+        personal = {finding.column: finding for finding in self.pii}
+        reasons: dict[str, str] = {}
+        for name, column in self.columns.items():
+            if name == self.target:
+                continue
+            if name in personal:
+                reasons[name] = f"personal data: {personal[name].detail}"
+            elif column.kind == "identifier":
+                reasons[name] = "a unique identifier: nearly every row has its own value"
+        return reasons
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-safe data: numbers, strings, lists, dicts; NaN and infinity as None."""
         return _jsonable(asdict(self))
@@ -289,8 +304,10 @@ def _column(
             f"'{name}' is missing in {column.missing_share:.0%} of rows.",
             name,
         )
-    if kind in ("numeric", "integer_category") or (
-        kind == "identifier" and pd.api.types.is_numeric_dtype(series.dtype)
+    # personal numbers get no minimum, maximum or quantiles: each is someone's card or phone
+    if pii is None and (
+        kind in ("numeric", "integer_category")
+        or (kind == "identifier" and pd.api.types.is_numeric_dtype(series.dtype))
     ):
         _numbers(column, present, kind, notes)
     elif kind == "datetime":

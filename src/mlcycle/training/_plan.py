@@ -77,6 +77,7 @@ class TrainPlan:
     progress: bool
     card: bool
     model_card: Mapping[str, str] = field(default_factory=dict)
+    allow_pii: bool = False
 
     @classmethod
     def check(cls, target: str, **given: Any) -> TrainPlan:
@@ -103,6 +104,8 @@ class TrainPlan:
         max_trials = given["max_trials"]
         if max_trials is not None and (not _is_int(max_trials) or int(max_trials) < 1):
             raise _bad("max_trials", "an integer >= 1 or None", max_trials)
+        if not isinstance(given.get("allow_pii", False), bool):
+            raise _bad("allow_pii", "True or False", given["allow_pii"])
         families = tuple(check_families(given["families"]))
         if given["name"] is not None:
             from mlcycle.registry import parse_model_ref

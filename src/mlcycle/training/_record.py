@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,33 +51,51 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _reference_profile(profile: Any, columns: list[str]) -> dict[str, Any]:
-    """The training data's per-column summary (histograms, top categories) for drift checks."""
+_COUNTS = ("name", "kind", "dtype", "count", "missing", "missing_share", "distinct")
+
+
+def _reference_profile(
+    profile: Any, columns: list[str], private: Collection[str] = ()
+) -> dict[str, Any]:
+    """The training data's per-column summary (histograms, top categories) for drift checks;
+    a private column (personal data or identifier) keeps its counts only, no value."""
     data = profile.to_dict()
-    keep = (
-        "name",
-        "kind",
-        "dtype",
-        "count",
-        "missing",
-        "missing_share",
-        "distinct",
-        "top",
-        "stats",
-        "histogram",
-    )
+    keep = (*_COUNTS, "top", "stats", "histogram")
     return {
         "rows": data["rows"],
         "columns": {
-            name: {k: v for k, v in data["columns"][name].items() if k in keep}
+            name: {
+                k: v
+                for k, v in data["columns"][name].items()
+                if k in (_COUNTS if name in private else keep)
+            }
             for name in columns
             if name in data["columns"]
         },
     }
 
 
+def _without_values(schema: Schema, private: Collection[str]) -> Schema:
+    """``schema`` with no training value of a private column: a category list becomes free
+    text (``string``: any text accepted, as the model's encoder takes unseen values) and a
+    number loses its training range. Serving then accepts the column without a list of
+    e-mail addresses or the smallest and largest phone number in ``schema.json``."""
+    from dataclasses import replace as changed
+
+    from mlcycle.schema import Schema
+
+    columns = []
+    for column in schema.columns:
+        if column.name in private and column.dtype == "category":
+            column = changed(column, dtype="string", categories=None, unseen=None)
+        elif column.name in private:
+            column = changed(column, categories=None, min=None, max=None)
+        columns.append(column)
+    return Schema(columns, schema.target, schema.defaults, schema.unexpected)
+
+
 def _monitoring_reference(
-    result: TrainResult, train_frame: pd.DataFrame, schema: Schema, kinds: dict[str, str]
+    result: TrainResult, train_frame: pd.DataFrame, schema: Schema, prepared: Prepared
 ) -> tuple[MonitoringReference | None, list[str]]:
     """What monitoring compares live traffic with, computed once at training time
     (:func:`mlcycle.data.monitoring_reference`), with the notes to add to the result. A
@@ -91,7 +110,8 @@ def _monitoring_reference(
             schema=schema,
             classifier=result.task != "regression",
             seed=result.seed,
-            kinds=kinds,
+            kinds=prepared.kinds,
+            private=list(prepared.private),
         )
     except Exception as exc:  # monitoring extras must never cost the model
         return None, [f"No drift reference or anomaly detector in the bundle: {exc}"]
@@ -113,6 +133,7 @@ def _params(result: TrainResult, search: str, cv: int, workers: int) -> dict[str
         "best_params": {k: _plain(v) for k, v in result.best_params.items()},
         "ensemble": result.ensemble,
         "decision_threshold": result.threshold,
+        "left_out": dict(result.left_out),
     }
 
 
@@ -170,7 +191,7 @@ def record(
     from mlcycle.registry import start_run
 
     columns = [*result.features, result.target]
-    schema = table.types.select(columns).schema
+    schema = _without_values(table.types.select(columns).schema, prepared.private)
     params = _params(result, plan.search, plan.cv, plan.workers)
     metrics = _metrics(result)
     train_frame = prepared.train_frame
@@ -189,16 +210,19 @@ def record(
                 "data.rows": len(train_frame),
             }
         )
+        if result.left_out:  # which columns personal data kept out of the model, and why
+            parent.log_param("data.left_out", ",".join(result.left_out))
+            parent.log_dict(result.left_out, "left_out_columns.json")
         parent.log_metrics(metrics)
         _log_trials(result, parent)
         files: dict[str, bytes] = {}
         evaluation = None if result.evaluation is None else result.evaluation.to_dict()
         if evaluation is not None:
             files["evaluation.json"] = json.dumps(evaluation, allow_nan=False).encode()
-        reference = _reference_profile(table.profile, columns)
+        reference = _reference_profile(table.profile, columns, prepared.private)
         monitoring, notes = None, []
         if plan.name is not None:
-            monitoring, notes = _monitoring_reference(result, train_frame, schema, prepared.kinds)
+            monitoring, notes = _monitoring_reference(result, train_frame, schema, prepared)
         html = None
         if plan.card:
             from mlcycle.training._card import render_card

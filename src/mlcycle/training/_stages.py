@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -63,6 +63,25 @@ class Prepared:
     kinds: dict[str, str]
     families: list[str]
     notes: tuple[str, ...] = ()
+    left_out: dict[str, str] = field(default_factory=dict)
+    """Personal data and identifiers left out of the features: column -> why."""
+    private: dict[str, str] = field(default_factory=dict)
+    """Personal data and identifiers kept as features (allow_pii): column -> why. No raw
+    value of theirs may reach the bundle's schema, monitoring reference or explanations."""
+
+    def personal_data_notes(self) -> list[str]:
+        """One warning per column of personal data or identifiers, left out or kept."""
+        kept = [
+            f"Trained on '{name}' ({why}) because allow_pii=True: the model itself holds "
+            "what it learned from its values; the bundle's schema, drift reference, sample "
+            "and explanations keep none of them."
+            for name, why in self.private.items()
+        ]
+        return kept + [
+            f"Left out of training: '{name}' ({why}). Personal data and identifiers stay "
+            "out of models and bundles; pass allow_pii=True (--allow-pii) to train on it."
+            for name, why in self.left_out.items()
+        ]
 
 
 @dataclass(frozen=True)
@@ -116,6 +135,19 @@ def prepare_data(plan: TrainPlan, table: TrainTable) -> Prepared:
     )
     if groups is not None:
         X = X.drop(columns=[groups])
+    sensitive = {
+        name: why
+        for name, why in table.profile.sensitive_columns().items()
+        if name in X.columns and name != times
+    }
+    left_out = {} if plan.allow_pii else sensitive
+    X = X.drop(columns=list(left_out))
+    if X.shape[1] == 0:
+        raise DataError(
+            "No feature is left to train on: every feature column is personal data or a "
+            f"unique identifier ({', '.join(map(repr, sensitive))}). Add feature "
+            "columns, or pass allow_pii=True (--allow-pii) to train on them."
+        )
     kinds = {str(c): table.types.kinds[str(c)] for c in X.columns}
     families = list(plan.families)
     if "hgb" in families and "text" in kinds.values():  # TF-IDF features are sparse
@@ -138,6 +170,8 @@ def prepare_data(plan: TrainPlan, table: TrainTable) -> Prepared:
         kinds,
         families,
         tuple(notes),
+        left_out,
+        sensitive if plan.allow_pii else {},
     )
 
 
@@ -338,7 +372,7 @@ def evaluate(
         try:
             importance = global_importance(
                 model,
-                sample.drop(columns=[target]),
+                sample[prepared.X.columns],
                 sample[target],
                 task=task,
                 metric=metric.name,
@@ -346,7 +380,26 @@ def evaluate(
             )
         except MlcycleError as exc:
             notes.append(f"No explanation: {exc}")
+        else:
+            importance = _without_private_values(importance, prepared.private)
     return Evaluated(threshold, train_score, evaluation, importance, tuple(notes))
+
+
+def _without_private_values(importance: Importance, private: dict[str, str]) -> Importance:
+    """The importance with no raw value of a private column: its partial-dependence grid
+    (the column's own values, stored in explanation.json) is dropped and the sampled rows
+    behind the card's dependence plots show it masked (``j***@example.com``)."""
+    from mlcycle.data import mask_value
+
+    if not private:
+        return importance
+    curves = {k: v for k, v in importance.partial_dependence.items() if k not in private}
+    sample = importance.sample
+    if sample is not None:
+        sample = sample.copy()
+        for name in set(private) & set(sample.columns):
+            sample[name] = sample[name].astype(object).map(mask_value, na_action="ignore")
+    return replace(importance, partial_dependence=curves, sample=sample)
 
 
 # -- helpers -------------------------------------------------------------------------------

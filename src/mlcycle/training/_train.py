@@ -78,6 +78,8 @@ class TrainResult:
     total_seconds: float = 0.0
     extras: dict[str, Any] = field(default_factory=dict)
     started_at: float | None = None  # Unix seconds: when train() was called
+    left_out: dict[str, str] = field(default_factory=dict)
+    """Columns left out of the features as personal data or identifiers: column -> why."""
 
     @property
     def n_trials(self) -> int:
@@ -132,6 +134,7 @@ class TrainResult:
             "version": None if self.version is None else self.version.version,
             "run_id": self.run_id,
             "card": None if self.card_path is None else str(self.card_path),
+            "left_out": dict(self.left_out),
         }
 
     def render(self, console: Console | None = None) -> None:
@@ -162,6 +165,7 @@ def train(
     explain: bool = True,
     ensemble: bool = True,
     allow_leakage: bool = False,
+    allow_pii: bool = False,
     max_trials: int | None = None,
     progress: bool = True,
     card: bool = True,
@@ -177,7 +181,11 @@ def train(
     ``workers`` (default: the CPU count, at most 8) run trials in parallel processes; with
     ``workers=1`` and ``max_trials`` the result is the same for the same ``seed``.
     ``model_card`` fills the card's intended-use fields (intended_use, out_of_scope, owners,
-    ethical_considerations, caveats). ``profile``: the data's profile when already made
+    ethical_considerations, caveats). Columns the profile flags as personal data (e-mail
+    addresses, names, phone numbers, ...) and unique identifiers are left out of the
+    features, with a warning (``result.left_out`` says which and why); ``allow_pii=True``
+    trains on them, and the bundle's schema, monitoring reference and explanations still
+    keep none of their values. ``profile``: the data's profile when already made
     (``mlcycle.data.profile(data, target=target)``), to skip profiling it again; or a
     :class:`~mlcycle.training.TrainTable` of ``data`` (``data`` must then be its ``frame``),
     to skip loading it and inferring its types again.
@@ -203,6 +211,7 @@ def train(
         explain=explain,
         ensemble=ensemble,
         allow_leakage=allow_leakage,
+        allow_pii=allow_pii,
         max_trials=max_trials,
         progress=progress,
         card=card,
@@ -259,6 +268,7 @@ def _fit(
 
     started_total, started_wall = started
     prepared = _stages.prepare_data(plan, table)
+    _announce_personal_data(plan, prepared, console)
     with tempfile.TemporaryDirectory(prefix="mlcycle-search-") as scratch:
         search_started = time.perf_counter()
         # trials stop a little early: what is left pays for worker start-up and the refit
@@ -284,6 +294,19 @@ def _fit(
     return record(result, plan=plan, table=table, prepared=prepared)
 
 
+def _announce_personal_data(plan: TrainPlan, prepared: Prepared, console: Console | None) -> None:
+    """Say before the search, where the progress is shown, which personal data and identifier
+    columns are left out (or kept, with allow_pii); the summary and the card repeat it."""
+    if not plan.progress:
+        return
+    from rich.console import Console
+    from rich.markup import escape
+
+    console = console or Console(stderr=True)
+    for note in prepared.personal_data_notes():
+        console.print(f"[yellow]warning:[/] {escape(note)}", soft_wrap=True)
+
+
 def _result(
     plan: TrainPlan,
     table: TrainTable,
@@ -307,7 +330,13 @@ def _result(
             "cv_score": cv_score,
             "best_single_cv_score": metric.from_loss(selection.best_value),
         }
-    notes = [*table.notes, *prepared.notes, *selection.notes, *evaluated.notes]
+    notes = [
+        *table.notes,
+        *prepared.personal_data_notes(),
+        *prepared.notes,
+        *selection.notes,
+        *evaluated.notes,
+    ]
     return TrainResult(
         model=model,
         task=prepared.task,
@@ -330,6 +359,7 @@ def _result(
         evaluation=evaluated.evaluation,
         importance=evaluated.importance,
         warnings=notes,
+        left_out=dict(prepared.left_out),
         extras={
             "name": plan.name,
             "model_card": dict(plan.model_card),
