@@ -68,6 +68,7 @@ if TYPE_CHECKING:
 __all__ = [
     "COLUMNS",
     "FEEDBACK_DIR",
+    "FLUSH_SECONDS",
     "INPUT_PREFIX",
     "PARTITION_KEYS",
     "PREDICTIONS_DIR",
@@ -146,6 +147,9 @@ PREDICTIONS_DIR: Final = "predictions"
 FEEDBACK_DIR: Final = "feedback"
 REFUSED_DIR: Final = "refused"
 PARTITION_KEYS: Final = (COLUMNS.model, COLUMNS.version, COLUMNS.date)
+FLUSH_SECONDS: Final = 5.0
+"""How often the server writes the rows it has buffered: the last few seconds of traffic
+are not in the log files yet (a graceful stop writes them)."""
 QUARANTINE_PREFIX: Final = "_quarantined-"
 """Rows the writer could not write, as JSON lines in their partition's folder (``_``: not
 read as part of the log)."""

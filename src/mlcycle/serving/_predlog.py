@@ -33,6 +33,7 @@ import numpy as np
 
 from mlcycle.predlog import (
     COLUMNS,
+    FLUSH_SECONDS,
     QUARANTINE_PREFIX,
     FeedbackRecord,
     RefusalRecord,
@@ -331,7 +332,7 @@ class PredictionLog(_ParquetAppender):
         root: Path,
         *,
         sample: float = 1.0,
-        flush_seconds: float = 5.0,
+        flush_seconds: float = FLUSH_SECONDS,
         flush_rows: int = 100_000,
         seed: int | None = None,
     ) -> None:
@@ -413,7 +414,7 @@ def _columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
 class FeedbackLog(_ParquetAppender):
     """True labels sent back for earlier predictions, joined with them by ``prediction_id``."""
 
-    def __init__(self, root: Path, *, flush_seconds: float = 5.0) -> None:
+    def __init__(self, root: Path, *, flush_seconds: float = FLUSH_SECONDS) -> None:
         super().__init__(root, flush_seconds=flush_seconds, flush_rows=10_000)
 
     def append(self, *, model: str, records: Sequence[FeedbackRecord]) -> None:
@@ -429,7 +430,7 @@ class RefusalLog(_ParquetAppender):
 
     convert_seconds = 1.0  # refusals are rare: its thread wakes once a second, not 20 times
 
-    def __init__(self, root: Path, *, flush_seconds: float = 5.0) -> None:
+    def __init__(self, root: Path, *, flush_seconds: float = FLUSH_SECONDS) -> None:
         super().__init__(root, flush_seconds=flush_seconds, flush_rows=10_000)
 
     def append(self, *, model: str, version: int, record: RefusalRecord) -> None:
