@@ -364,9 +364,10 @@ def _write_reports(out: MonitorReport, ws: Any) -> None:
     out.json_path = folder / "monitor.json"
     out.json_path.write_text(json.dumps(data, indent=2, allow_nan=False), encoding="utf-8")
     if out.drift is not None or out.drift_withheld is not None:
-        data = {"features": [], "rows_current": out.rows} if out.drift is None else None
+        # a window too small for a verdict: the page says so, with its rows and freshness
+        drifted = {"features": [], "rows_current": out.rows} if out.drift is None else out.drift
         html = render_drift_report(
-            data or out.drift.to_dict(),  # type: ignore[union-attr]
+            drifted,
             history=out.history,
             title=f"Drift of {out.model} v{out.version}",
             refused=None if out.refused is None else out.refused.to_dict(),
