@@ -130,7 +130,7 @@ class _ParquetAppender:
                 ):
                     self._write_all()
                     last_write = time.monotonic()
-            except Exception:  # the writer thread must outlive a bug; rows are set aside
+            except Exception:  # the writer thread must outlive a bug
                 logger.exception("the log writer under %s failed once", self.root)
 
     def _convert(self) -> None:
@@ -162,13 +162,13 @@ class _ParquetAppender:
         merged = [list(chain.from_iterable(p[j] for p in parts)) for j in range(len(names))]
         try:
             return [_batch(layout, names, merged)], 0
-        except _Unfit:
+        except (ValueError, TypeError):  # _Unfit, or a value no conversion expected
             pass
         batches, unfit = [], 0
         for part in parts:
             try:
                 batches.append(_batch(layout, names, part))
-            except _Unfit as exc:
+            except (ValueError, TypeError) as exc:
                 rows = _chunk_rows(names, part)
                 unfit += len(rows)
                 self._set_aside(key, rows, str(exc))
