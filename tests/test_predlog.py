@@ -29,10 +29,12 @@ from mlcycle.predlog import (
     refusal_schema,
     version_dirs,
 )
+from mlcycle.schema import Column, Schema
 from mlcycle.serving import FeedbackLog, PredictionLog
 from mlcycle.serving._predlog import RefusalLog
 
 NOON = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+AGE = Schema([Column("age", "number")])
 
 
 def test_the_layout_is_hive_partitioned_by_model_version_and_day(tmp_path: Path) -> None:
@@ -100,7 +102,7 @@ def test_a_refusal_counts_its_issues_per_code_and_column() -> None:
 def test_the_writers_write_the_contract_types(tmp_path: Path) -> None:
     predictions = PredictionLog(tmp_path / "p")
     predictions.append(
-        model="churn", version=1, classes=["no", "yes"],
+        model="churn", version=1, schema=AGE, classes=["no", "yes"],
         requests=[("r1", 2, 1.5, None, "primary")], columns={"age": [30.0, None]},
         predictions=np.array(["no", "yes"]), probabilities=np.array([[0.9, 0.1], [0.2, 0.8]]),
         timestamp=NOON.timestamp(),

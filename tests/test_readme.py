@@ -75,7 +75,8 @@ def test_the_quickstart_model_serves_and_is_monitored(clean_env: Path, tmp_path:
         proc.send_signal(signal.SIGTERM)  # drains and writes the prediction log
         proc.communicate(timeout=60)
     watched = subprocess.run(
-        [sys.executable, "-m", "mlcycle.cli", "monitor", "iris", "--since", "1d", "--json"],
+        [sys.executable, "-m", "mlcycle.cli", "monitor", "iris", "--since", "1d", "--json",
+         "--min-rows", "100"],  # iris has 150 rows: fewer than a verdict needs by default
         cwd=tmp_path, capture_output=True, text=True, timeout=300,
         env={**os.environ, "MLCYCLE_HOME": str(clean_env)},
     )  # fmt: skip

@@ -360,7 +360,39 @@ def _convert(column: Column, policy: Policy, series: pd.Series) -> pd.Series:
     values[missing] = np.nan
     if kind == "category" and column.categories is not None and policy.unseen == "map_to_missing":
         values[~missing & ~series.isin(column.categories).to_numpy(dtype=bool)] = np.nan
+    value_type = _category_type(column.categories) if kind == "category" else None
+    if value_type is not None:
+        present = ~pd.isna(values)
+        values[present] = [_as_category(_python_scalar(v), value_type) for v in values[present]]
     return pd.Series(values, dtype=object)
+
+
+def _category_type(categories: list[Any] | None) -> type | None:
+    """The one Python type of a category column's values when its categories share it:
+    int (all integers), float (all numbers, not all integers) or bool; None for text or a
+    mix, whose values are kept as given."""
+    kinds = {type(v) for v in categories or ()}
+    if not kinds:
+        return None
+    if kinds in ({bool}, {int}):
+        return kinds.pop()
+    return float if kinds <= {int, float} else None
+
+
+def _as_category(value: Any, value_type: type) -> Any:
+    """``value`` as its column's category type where nothing is lost (``1.0`` is ``1`` where
+    the categories are integers, ``1`` is ``1.0`` where they are floats): a value equal to a
+    category is then one value, of one type, to the model and to the prediction log."""
+    kind = type(value)
+    if kind is value_type:
+        return value
+    if value_type is int and (kind is bool or (kind is float and value.is_integer())):
+        return int(value)
+    if value_type is float and kind in (int, bool):
+        return float(value)
+    if value_type is bool and kind in (int, float) and value in (0, 1):
+        return bool(value)
+    return value
 
 
 def _expects(features: list[str]) -> str:

@@ -34,9 +34,17 @@ window is ``refused rows / (refused rows + predicted rows)``; refused requests a
 like predictions (``log_sample``), so the share is unbiased.
 
 The fixed columns have the Arrow types of :func:`prediction_schema`, :func:`feedback_schema`
-and :func:`refusal_schema`; ``input.`` and ``proba.`` columns take the type of their values.
-Files written before the types were fixed may hold a column of only nulls as the Arrow
-``null`` type: :func:`open_log` unifies every file's schema, so they read alongside.
+and :func:`refusal_schema`. Every file of one model version's prediction log has the columns
+and types of :func:`prediction_layout`, derived from the version's schema: ``input.`` columns
+typed by :func:`input_type`, ``proba.`` columns float64. Files written before the types were
+fixed may hold a column of only nulls as the Arrow ``null`` type, or an ``input.`` column
+as float64 where it is int64 now: :func:`open_log` unifies every file's schema, so they read
+alongside.
+
+A batch of rows that cannot be written (a value that does not fit its column's type, a
+failing disk) is set aside as JSON lines in its partition's folder, one object per row,
+named ``_quarantined-<time>-<id>.jsonl`` (:data:`QUARANTINE_PREFIX`): readers of the log
+skip files whose names start with ``_``, and the writer logs where it put them.
 """
 
 from __future__ import annotations
@@ -55,14 +63,18 @@ if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.dataset as ds
 
+    from mlcycle.schema import Column, Schema
+
 __all__ = [
     "COLUMNS",
     "FEEDBACK_DIR",
+    "FLUSH_SECONDS",
     "INPUT_PREFIX",
     "PARTITION_KEYS",
     "PREDICTIONS_DIR",
     "PRIMARY",
     "PROBA_PREFIX",
+    "QUARANTINE_PREFIX",
     "REFUSED_DIR",
     "ROLES",
     "SHADOW",
@@ -77,9 +89,11 @@ __all__ = [
     "feedback_root",
     "feedback_schema",
     "input_column",
+    "input_type",
     "model_dir",
     "open_log",
     "partition_dir",
+    "prediction_layout",
     "prediction_schema",
     "predictions_root",
     "proba_column",
@@ -133,6 +147,12 @@ PREDICTIONS_DIR: Final = "predictions"
 FEEDBACK_DIR: Final = "feedback"
 REFUSED_DIR: Final = "refused"
 PARTITION_KEYS: Final = (COLUMNS.model, COLUMNS.version, COLUMNS.date)
+FLUSH_SECONDS: Final = 5.0
+"""How often the server writes the rows it has buffered: the last few seconds of traffic
+are not in the log files yet (a graceful stop writes them)."""
+QUARANTINE_PREFIX: Final = "_quarantined-"
+"""Rows the writer could not write, as JSON lines in their partition's folder (``_``: not
+read as part of the log)."""
 _DAY = "%Y-%m-%d"
 
 
@@ -228,6 +248,35 @@ def prediction_schema() -> pa.Schema:
         (c.latency_ms, pa.float64()), (c.prediction, pa.string()),
         (c.prediction_value, pa.float64()), (c.anomaly_score, pa.float64()),
     ])  # fmt: skip
+
+
+def input_type(column: Column) -> pa.DataType:
+    """The Arrow type of a feature's ``input.`` column: the type of the values the server's
+    checks give (:meth:`mlcycle.serving.CompiledSchema.check`) whatever JSON they were sent
+    as. Numbers are float64, integers int64, booleans float64 (1.0 and 0.0, as the model
+    takes them), categories the type of their categories (int64, float64 or bool; text
+    when the categories are text or mixed), text string, date-times naive UTC timestamps."""
+    import pyarrow as pa
+
+    if column.dtype == "category":
+        value_type = column.category_type
+        numbers = {int: pa.int64(), float: pa.float64(), bool: pa.bool_()}
+        return pa.string() if value_type is None else numbers[value_type]
+    return {
+        "number": pa.float64(), "integer": pa.int64(), "boolean": pa.float64(),
+        "string": pa.string(), "datetime": pa.timestamp("us"),
+    }[column.dtype]  # fmt: skip
+
+
+def prediction_layout(schema: Schema, classes: Iterable[Any] | None) -> pa.Schema:
+    """The columns and types of every prediction-log file of one model version: the fixed
+    columns, ``input.<feature>`` for each feature of its schema and ``proba.<class>`` for
+    each class. Every batch is cast to it, so one partition never holds two types."""
+    import pyarrow as pa
+
+    inputs = [(input_column(n), input_type(schema.column(n))) for n in schema.feature_names]
+    probas = [(proba_column(label), pa.float64()) for label in classes or ()]
+    return pa.schema([*prediction_schema(), *inputs, *probas])
 
 
 @functools.cache

@@ -57,6 +57,10 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mlcycle._schema_input import (
+    _as_category as as_category,
+)
+from mlcycle._schema_input import (
+    _category_type,
     _convert,
     _expects,
     _Hits,
@@ -91,6 +95,7 @@ __all__ = [
     "Policy",
     "Schema",
     "Screened",
+    "as_category",
     "show_value",
 ]
 
@@ -227,6 +232,14 @@ class Column:
         for key, allowed in zip(_POLICY_KEYS, _POLICIES[1:], strict=True):
             if getattr(self, key) is not None:
                 _check_choice(getattr(self, key), allowed, f"The '{key}' policy of {what}")
+
+    @property
+    def category_type(self) -> type | None:
+        """The Python type a category column's values are checked into: ``int``, ``float``
+        or ``bool`` when every category has it (``1.0`` becomes ``1`` where the categories
+        are integers), None for text or mixed categories (values kept as given) and for
+        other column types. The prediction log types the column by it."""
+        return _category_type(self.categories) if self.dtype == "category" else None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the column as a JSON-ready dictionary (policies only where set)."""

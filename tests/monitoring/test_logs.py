@@ -13,7 +13,10 @@ import pyarrow.parquet as pq
 from mlcycle.monitoring import read_feedback, read_predictions
 from mlcycle.monitoring._logs import inputs_of
 from mlcycle.predlog import PredictionRecord
+from mlcycle.schema import Column, Schema
 from mlcycle.serving import PredictionLog
+
+AGE = Schema([Column("age", "number")])
 
 
 def _old_layout_log(home: Path, when: datetime) -> None:
@@ -45,7 +48,7 @@ def test_a_log_written_with_the_old_layout_reads_alongside_a_new_one(clean_env: 
     _old_layout_log(clean_env, now)
     writer = PredictionLog(clean_env / "predictions")
     writer.append(
-        model="churn", version=1, classes=["no", "yes"],
+        model="churn", version=1, schema=AGE, classes=["no", "yes"],
         requests=[("new", 1, 2.0, "production", "primary")], columns={"age": [41.0]},
         predictions=np.array(["yes"]), probabilities=np.array([[0.4, 0.6]]),
         timestamp=time.time(),

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from mlcycle.cli._app import _emit_json, _errors, _fmt, app, err, out
+from mlcycle.monitoring import MIN_WINDOW_ROWS
 
 
 @app.command(rich_help_panel="Monitor")
@@ -42,6 +43,12 @@ def monitor(
     fail_on_alert: Annotated[
         bool, typer.Option("--fail-on-alert", help="Exit 1 when an alert fires (for cron/CI).")
     ] = False,
+    min_rows: Annotated[
+        int,
+        typer.Option(
+            "--min-rows", help="The fewest predictions a window needs for a drift verdict."
+        ),
+    ] = MIN_WINDOW_ROWS,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Compare recent traffic with the training reference and evaluate the alert rules."""
@@ -49,7 +56,9 @@ def monitor(
     from mlcycle.monitoring import monitor as run_monitor
     from mlcycle.monitoring import prometheus_rules as to_prometheus
 
-    report = run_monitor(model, since=since, window=window, rules=rules, server=server)
+    report = run_monitor(
+        model, since=since, window=window, rules=rules, server=server, min_rows=min_rows
+    )
     if prometheus_rules is not None:
         if rules is None:
             from mlcycle.exceptions import BadParameterError
@@ -84,6 +93,7 @@ def _render(report: Any) -> None:
         f"[bold]{target}[/] v{report.version}: {report.rows:,} predictions in the last "
         f"{report.since}"
     )
+    out.print(report.freshness, soft_wrap=True)
     for note in report.notes:
         err.print(f"[yellow]note:[/] {note}", soft_wrap=True)
     drift = report.drift

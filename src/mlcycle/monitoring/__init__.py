@@ -34,6 +34,7 @@ _LAZY = {
     "prometheus_rules": "mlcycle.monitoring._alerts",
     "render_drift_report": "mlcycle.monitoring._report",
     # the logs and one monitoring pass
+    "MIN_WINDOW_ROWS": "mlcycle.monitoring._logs",
     "read_feedback": "mlcycle.monitoring._logs",
     "read_predictions": "mlcycle.monitoring._logs",
     "read_refusals": "mlcycle.monitoring._logs",
@@ -48,6 +49,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "MIN_WINDOW_ROWS",
     "SIGNALS",
     "AbTestResult",
     "Alert",

@@ -7,6 +7,11 @@ feature and multivariate), scores the inputs with the bundle's anomaly detector,
 live performance from feedback labels (or estimates it from the model's confidence), takes
 latency from the log and the error rate from a running server's ``/metrics``, evaluates the
 alert rules, notifies, and writes an HTML and a JSON report.
+
+Drift gets a verdict only on a window of at least ``min_rows`` predictions
+(:data:`MIN_WINDOW_ROWS` by default); a smaller one is reported as too small, not as
+drifted. Every report says how fresh the log is: the time of the newest logged prediction,
+and that the server writes its log every :data:`~mlcycle.predlog.FLUSH_SECONDS` seconds.
 """
 
 from __future__ import annotations
@@ -21,8 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mlcycle.exceptions import MlcycleError, NotFoundError
+from mlcycle.exceptions import MlcycleError, NotFoundError, bad_parameter, is_integer
 from mlcycle.monitoring._logs import (
+    MIN_WINDOW_ROWS,
     inputs_of,
     parse_duration,
     read_feedback,
@@ -30,7 +36,7 @@ from mlcycle.monitoring._logs import (
     read_refusals,
     since_time,
 )
-from mlcycle.predlog import COLUMNS, class_of
+from mlcycle.predlog import COLUMNS, FLUSH_SECONDS, class_of
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -62,6 +68,14 @@ class MonitorReport:
     report_path: Path | None = None
     json_path: Path | None = None
     notes: list[str] = field(default_factory=list)
+    min_rows: int = MIN_WINDOW_ROWS
+    """The fewest predictions a window needs for a drift verdict."""
+    drift_withheld: str | None = None
+    """Why drift has no verdict (the window is too small), or None."""
+    newest: datetime | None = None
+    """When the newest logged prediction of the range was made (None: none was logged)."""
+    freshness: str = ""
+    """How fresh the log is, in a sentence: the newest prediction and the flush interval."""
 
     def to_dict(self) -> dict[str, Any]:
         def plain(obj: Any) -> Any:
@@ -84,6 +98,13 @@ class MonitorReport:
             "not_evaluated": self.not_evaluated,
             "report": None if self.report_path is None else str(self.report_path),
             "notes": self.notes,
+            "min_rows": self.min_rows,
+            "drift_withheld": self.drift_withheld,
+            "freshness": {
+                "newest_prediction": self.newest,
+                "flush_seconds": FLUSH_SECONDS,
+                "text": self.freshness,
+            },
         })  # fmt: skip
 
 
@@ -96,12 +117,15 @@ def monitor(
     server: str | None = None,
     report: bool = True,
     notify: bool = True,
+    min_rows: int = MIN_WINDOW_ROWS,
     workspace: Workspace | None = None,
 ) -> MonitorReport:
     """Monitor ``ref`` (``NAME`` or ``NAME@ALIAS``) over the last ``since`` of traffic.
 
     ``rules``: a YAML file (or its dict) of alert rules; ``server``: the URL of a running
-    ``mlcycle serve`` whose ``/metrics`` give the error rate.
+    ``mlcycle serve`` whose ``/metrics`` give the error rate; ``min_rows``: the fewest
+    predictions a window (the whole range, and each ``window`` of its history) needs for a
+    drift verdict (see :data:`MIN_WINDOW_ROWS`).
     """
     from mlcycle.monitoring._alerts import evaluate_rules, load_rules
     from mlcycle.monitoring._alerts import notify as send
@@ -111,6 +135,8 @@ def monitor(
     parsed = parse_model_ref(ref)
     step = parse_duration(window, "--window")
     since_time(since)  # a bad --since fails before any work
+    if not is_integer(min_rows) or min_rows < 1:
+        raise bad_parameter("min_rows", "monitor()", "an integer >= 1", min_rows)
     if (
         parsed.alias is None
         and parsed.version is None
@@ -122,6 +148,8 @@ def monitor(
     rule_set = load_rules(rules) if rules is not None else None
     log = read_predictions(parsed.name, since=since, alias=parsed.alias, workspace=ws)
     out = MonitorReport(parsed.name, parsed.alias, version.version, since, len(log), None)
+    out.min_rows = int(min_rows)
+    _freshness(out, log)
     _refusal_signals(out, log, step, ws)
     if log.empty:
         out.notes.append(
@@ -174,6 +202,13 @@ def _drift_signals(
             "mlcycle.train): drift is not computed. Retrain it with mlcycle train."
         )
         return
+    if len(log) < out.min_rows:
+        out.drift_withheld = (
+            f"The window has {len(log):,} rows, fewer than the {out.min_rows:,} needed for a "
+            "drift verdict; no drift verdict (min_rows, or --min-rows, sets the minimum)."
+        )
+        out.notes.append(out.drift_withheld)
+        return
     features = bundle.schema.feature_names if bundle.schema is not None else None
     out.drift = drift(bundle, _window(log, features, feedback))
     report = out.drift
@@ -191,7 +226,7 @@ def _drift_signals(
     stamps = pd.to_datetime(log[COLUMNS.timestamp], utc=True)
     buckets = stamps.dt.floor(pd.Timedelta(step))
     for start, rows in log.groupby(buckets, sort=True):
-        if len(rows) < 30:
+        if len(rows) < out.min_rows:  # no verdict on a window this small
             continue
         windowed = drift(bundle, _window(rows, features, feedback), multivariate=False)
         psis = [f.psi for f in windowed.features if f.psi is not None and math.isfinite(f.psi)]
@@ -202,6 +237,31 @@ def _drift_signals(
             "share_drifted": windowed.share_drifted,
             "max_psi": max(psis) if psis else None,
         })  # fmt: skip
+
+
+def _freshness(out: MonitorReport, log: pd.DataFrame) -> None:
+    """Say how fresh the log is: a pass run right after traffic reads a log whose last few
+    seconds the server has not written yet."""
+    import pandas as pd
+
+    flush = f"the server writes its log every {FLUSH_SECONDS:g} s"
+    if log.empty or COLUMNS.timestamp not in log:
+        out.freshness = f"No prediction is logged in the last {out.since}; {flush}."
+        return
+    newest = pd.to_datetime(log[COLUMNS.timestamp], utc=True).max().to_pydatetime()
+    out.newest = newest
+    age = max(0.0, (datetime.now(UTC) - newest).total_seconds())
+    out.freshness = (
+        f"Newest logged prediction: {newest:%Y-%m-%d %H:%M:%S} UTC ({_age(age)} ago); "
+        f"{flush}, so the last {FLUSH_SECONDS:g} s of traffic may not be in it yet."
+    )
+
+
+def _age(seconds: float) -> str:
+    for unit, size in (("d", 86_400), ("h", 3_600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f} {unit}"
+    return f"{seconds:.0f} s"
 
 
 def _window(log: pd.DataFrame, features: list[str] | None, feedback: pd.DataFrame) -> Any:
@@ -303,12 +363,16 @@ def _write_reports(out: MonitorReport, ws: Any) -> None:
     data = out.to_dict()
     out.json_path = folder / "monitor.json"
     out.json_path.write_text(json.dumps(data, indent=2, allow_nan=False), encoding="utf-8")
-    if out.drift is not None:
+    if out.drift is not None or out.drift_withheld is not None:
+        # a window too small for a verdict: the page says so, with its rows and freshness
+        drifted = {"features": [], "rows_current": out.rows} if out.drift is None else out.drift
         html = render_drift_report(
-            out.drift.to_dict(),
+            drifted,
             history=out.history,
             title=f"Drift of {out.model} v{out.version}",
             refused=None if out.refused is None else out.refused.to_dict(),
+            freshness=out.freshness,
+            withheld=out.drift_withheld,
         )
         out.report_path = folder / "drift_report.html"
         out.report_path.write_text(html, encoding="utf-8")

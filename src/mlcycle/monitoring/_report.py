@@ -61,6 +61,8 @@ def render_drift_report(
     history: Sequence[Mapping[str, Any]] | None = None,
     title: str = "Drift report",
     refused: Mapping[str, Any] | None = None,
+    freshness: str | None = None,
+    withheld: str | None = None,
 ) -> str:
     """The drift report as one HTML document.
 
@@ -70,6 +72,8 @@ def render_drift_report(
     drift report dict per window works too. Each series present is drawn over time.
     ``refused`` is a refusal summary's ``to_dict()`` (``mlcycle monitor`` passes it): the
     refused rows and share join the summary tiles, with a section per window and issue.
+    ``freshness`` says how fresh the log is; ``withheld`` why drift has no verdict (a window
+    too small), shown instead of one.
     """
     data = _as_dict(report, "render_drift_report()")
     features = sorted(data.get("features") or [], key=_drift_order)
@@ -82,8 +86,9 @@ def render_drift_report(
         f"<p class='muted'>mlcycle {_e(__version__)} · {len(features):,} features · "
         f"significance level {_num(data.get('alpha'))}, p-values adjusted for "
         "the number of features (Benjamini-Hochberg)</p>",
-        _verdict(data, features),
-        _summary(data, features, refused),
+        f"<p class='muted'>{_e(freshness)}</p>" if freshness else "",
+        _withheld(withheld) if withheld else _verdict(data, features),
+        _summary(data, features, refused, withheld=withheld is not None),
         _refused(refused),
         _notes(data),
         _outputs(data),
@@ -126,10 +131,16 @@ def _verdict(data: Mapping[str, Any], features: list[Mapping[str, Any]]) -> str:
     return f"<div class='box bad'><b>Drift detected</b>: {'; '.join(reasons)}.</div>"
 
 
+def _withheld(reason: str) -> str:
+    return f"<div class='box'><b>No drift verdict.</b> {_e(reason)}</div>"
+
+
 def _summary(
     data: Mapping[str, Any],
     features: list[Mapping[str, Any]],
     refused: Mapping[str, Any] | None = None,
+    *,
+    withheld: bool = False,
 ) -> str:
     drifted = sum(1 for f in features if f.get("drifted"))
     share = data.get("share_drifted")
@@ -143,6 +154,8 @@ def _summary(
         ("share drifted", _pct(share)),
         ("largest PSI", _num(_max_psi(features))),
     ]
+    if withheld:  # no test was run: only the rows
+        tiles = tiles[1:2]
     if multi:
         verdict = " (drift)" if multi.get("drifted") else ""
         tiles.append(("multivariate AUC", f"{_num(multi.get('auc'))}{verdict}"))

@@ -159,9 +159,10 @@ class ServerState:
             for rid, started, alias, role, _ in [job.tag or ("", done, None, PRIMARY, False)]
         ]
         log.append(
-            model=model.name, version=model.version, classes=model.classes, requests=requests,
-            columns=columns, predictions=outputs.predictions, probabilities=outputs.probabilities,
-            timestamp=time.time(), keep=keep, anomaly=outputs.anomaly,
+            model=model.name, version=model.version, schema=model.schema, classes=model.classes,
+            requests=requests, columns=columns, predictions=outputs.predictions,
+            probabilities=outputs.probabilities, timestamp=time.time(), keep=keep,
+            anomaly=outputs.anomaly,
         )  # fmt: skip
 
     # -- loading and following aliases ---------------------------------------------------
@@ -269,9 +270,11 @@ class ServerState:
             await slot.batcher.drain()
         if self._watcher is not None:
             self._watcher.join(timeout=10)
-        for log in (self.prediction_log, self.refusal_log, self.feedback_log):
-            if log is not None:
-                log.close()
+        from mlcycle.serving._predlog import close_logs
+
+        # every log closes, whichever fails: feedback is not lost to a prediction-log error
+        for error in close_logs((self.prediction_log, self.refusal_log, self.feedback_log)):
+            logger.error("a log could not be closed: %s", error)
 
     def keep(self, task: asyncio.Task[Any]) -> None:
         self._background.add(task)

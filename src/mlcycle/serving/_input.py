@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from mlcycle.schema import Issue, Schema
+from mlcycle.schema import Issue, Schema, as_category
 from mlcycle.schema import show_value as _show
 
 __all__ = ["MAX_ROWS", "CompiledSchema", "RequestError", "parse_json", "rows_of"]
@@ -168,8 +168,12 @@ class CompiledSchema:
     ) -> dict[str, list[Any]]:
         """The cleaned values of every feature, or :class:`RequestError` 422 with the issues.
 
-        Numbers come back as floats (NaN for missing, clipped where the policy says so),
-        booleans as floats, categories as given (None for missing or mapped-to-missing).
+        Each value comes back in its column's one type, whatever JSON number it was sent as:
+        numbers as floats (NaN for missing, clipped where the policy says so), integers as
+        ints (NaN for missing), booleans as floats, categories in their
+        :attr:`~mlcycle.schema.Column.category_type` (``1.0`` is ``1`` where the categories
+        are integers; text or mixed categories as given; None for missing or
+        mapped-to-missing). The prediction log relies on it: one type per column.
         """
         out, issues = self.scan(columns, n_rows, names)
         if issues:
@@ -234,6 +238,9 @@ def _checker(schema: Schema, name: str) -> tuple[Checker, Any]:
         high = math.inf if column.max is None else float(column.max)
         refuse_range = policy.out_of_range == "refuse" and (low, high) != (-math.inf, math.inf)
         clip = policy.out_of_range == "clip"
+        if integer and clip:  # an integer clipped stays an integer (as Schema.coerce clips)
+            low = low if math.isinf(low) else float(math.ceil(low))
+            high = high if math.isinf(high) else float(math.floor(high))
         noun = "an integer" if integer else "a number"
 
         def numbers(values: list[Any], issues: list[Issue]) -> list[Any]:
@@ -268,7 +275,7 @@ def _checker(schema: Schema, name: str) -> tuple[Checker, Any]:
                         issues.append(Issue(row, name, "out_of_range", say))
                     elif clip:
                         f = min(max(f, low), high)
-                    out.append(f)
+                    out.append(int(f) if integer else f)
                 elif v is None:
                     missing(row, v, issues)
                     out.append(math.nan)
@@ -304,6 +311,7 @@ def _checker(schema: Schema, name: str) -> tuple[Checker, Any]:
         and (policy.unseen == "refuse" or refuse_missing)
     )
     to_missing = known is not None and policy.unseen == "map_to_missing"
+    value_type = column.category_type
     shown = ", ".join(map(str, (column.categories or [])[:10]))
     if column.categories and len(column.categories) > 10:
         shown += f", … ({len(column.categories)} in all)"
@@ -327,7 +335,7 @@ def _checker(schema: Schema, name: str) -> tuple[Checker, Any]:
                 elif to_missing and v not in known:  # type: ignore[operator]
                     out.append(None)
                 else:
-                    out.append(v)
+                    out.append(v if value_type is None else as_category(v, value_type))
             else:
                 issues.append(
                     Issue(row, name, "wrong_type", f"{_show(v)} is not a category value.")
