@@ -134,12 +134,12 @@ def test_round_trip_through_dict_and_json(schema: Schema) -> None:
     assert Schema.from_json(schema.to_json()) == schema
     assert schema.to_json() == Schema.from_json(schema.to_json()).to_json()
     assert Schema.from_json(schema.to_json(indent=2)) == schema
-    assert schema.to_dict()["format"] == 3
+    assert schema.to_dict()["format"] == 4
 
 
 def test_pretty_json_is_hand_editable(schema: Schema) -> None:
     text = schema.to_json(indent=2)
-    assert text.startswith('{\n  "format": 3,\n  "target": "churned",\n  "defaults": {')
+    assert text.startswith('{\n  "format": 4,\n  "target": "churned",\n  "defaults": {')
     assert '"name": "age",\n      "dtype": "integer"' in text  # reading order, not sorted
     assert "unseen" not in json.loads(text)["columns"][0]  # policies that do not apply
 
@@ -188,7 +188,7 @@ def test_format_1_files_still_read() -> None:
 
     assert schema.defaults == Policy() and schema.unexpected == "allow"
     assert schema.policy("x").missing == "refuse" and not schema.column("x").optional
-    assert schema.to_dict()["format"] == 3
+    assert schema.to_dict()["format"] == 4
     assert Schema.from_dict(schema.to_dict()) == schema  # "allow" is now written down
 
 
@@ -265,7 +265,9 @@ def test_format_2_files_still_read_and_absent_columns_are_refused() -> None:
             r"'categories' of column 'plan' must be a list",
         ),
         (lambda d: d["columns"][2].update(categories=[{}]), r"must hold strings, finite numbers"),
-        (lambda d: d.update(format=4), r"format 4; this mlcycle reads formats 1 to 3"),
+        (lambda d: d.update(format=5), r"format 5; this mlcycle reads formats 1 to 4"),
+        (lambda d: d.update(ignored="email"), r"'ignored' must be a list of column names"),
+        (lambda d: d.update(ignored=["plan"]), r"both a schema column and ignored"),
         (
             lambda d: d["columns"][0].update(optional="yes"),
             r"'optional' of column 'age' must be true or false",

@@ -102,10 +102,10 @@ __all__ = [
 DTYPES: tuple[str, ...] = ("number", "integer", "boolean", "category", "string", "datetime")
 """The logical column types a schema knows, independent of pandas/numpy dtypes."""
 
-SCHEMA_FORMAT = 3
-"""Version of the dictionary layout written by :meth:`Schema.to_dict` (formats 1 and 2 are
+SCHEMA_FORMAT = 4
+"""Version of the dictionary layout written by :meth:`Schema.to_dict` (formats 1 to 3 are
 read too). Format 3 added each column's ``optional`` flag and made ``refuse`` the
-``unexpected`` policy of a schema that does not state one."""
+``unexpected`` policy of a schema that does not state one; format 4 added ``ignored``."""
 
 MAX_INFERRED_CATEGORIES = 50
 """A text column with at most this many distinct values is inferred as ``category``."""
@@ -128,7 +128,7 @@ ISSUE_CODES: tuple[str, ...] = (
 
 _COLUMN_KEYS = ("name", "dtype", "nullable", "optional", "categories", "min", "max")
 _POLICY_KEYS = ("missing", "unseen", "out_of_range")
-_SCHEMA_KEYS = ("format", "target", "defaults", "unexpected", "columns")
+_SCHEMA_KEYS = ("format", "target", "defaults", "unexpected", "columns", "ignored")
 
 
 def _check_choice(value: Any, allowed: tuple[str, ...], what: str) -> None:
@@ -309,6 +309,10 @@ class Schema:
     target: str | None = None
     defaults: Policy = field(default_factory=Policy)
     unexpected: str = "refuse"
+    ignored: list[str] = field(default_factory=list)
+    """Columns of the training table the model leaves out (personal data, identifiers): a
+    client sending its whole row is not refused for them, whatever ``unexpected`` says; their
+    values are dropped unread, never checked, logged or passed to the model."""
 
     def __post_init__(self) -> None:
         seen: set[str] = set()
@@ -326,6 +330,18 @@ class Schema:
         if not isinstance(self.defaults, Policy):
             raise SchemaError(f"The schema's 'defaults' must be a Policy. Got {self.defaults!r}.")
         _check_choice(self.unexpected, UNEXPECTED_POLICIES, "The 'unexpected' policy")
+        if not isinstance(self.ignored, list) or not all(
+            isinstance(name, str) for name in self.ignored
+        ):
+            raise SchemaError(
+                f"The schema's 'ignored' must be a list of column names. Got {self.ignored!r}."
+            )
+        both = sorted(seen.intersection(self.ignored))
+        if both:
+            raise SchemaError(
+                f"Column{'s' if len(both) > 1 else ''} {', '.join(map(repr, both))} cannot be "
+                "both a schema column and ignored."
+            )
         for column in self.columns:
             if column.optional and self.policy(column.name).missing == "refuse":
                 raise SchemaError(
@@ -402,6 +418,7 @@ class Schema:
             "defaults": self.defaults.to_dict(),
             "unexpected": self.unexpected,
             "columns": [c.to_dict() for c in self.columns],
+            **({"ignored": list(self.ignored)} if self.ignored else {}),
         }
 
     @classmethod
@@ -411,7 +428,7 @@ class Schema:
             raise SchemaError("A schema dictionary needs a 'columns' list.")
         _refuse_unknown(data, _SCHEMA_KEYS, "the schema")
         fmt = data.get("format", SCHEMA_FORMAT)
-        if fmt not in (1, 2, SCHEMA_FORMAT) or isinstance(fmt, bool):
+        if fmt not in (1, 2, 3, SCHEMA_FORMAT) or isinstance(fmt, bool):
             raise SchemaError(
                 f"This schema has format {fmt!r}; this mlcycle reads formats 1 to "
                 f"{SCHEMA_FORMAT}. Upgrade mlcycle to read it."
@@ -426,6 +443,7 @@ class Schema:
             target=target,
             defaults=Policy.from_dict(data.get("defaults", {})),
             unexpected=data.get("unexpected", "allow" if fmt < 3 else "refuse"),
+            ignored=data.get("ignored", []),
         )
 
     def to_json(self, indent: int | None = None) -> str:
@@ -596,7 +614,8 @@ class Schema:
     def _column_hits(self, present: list[str], carried: bool = False) -> list[_Hits]:
         known = {c.name: c for c in self.columns}
         given = set(present)
-        unknown = [name for name in present if name not in known]
+        ignored = set(self.ignored)
+        unknown = [name for name in present if name not in known and name not in ignored]
         hits: list[_Hits] = []
         features = self.feature_names
         for name in features:

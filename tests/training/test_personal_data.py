@@ -73,6 +73,13 @@ def test_personal_data_and_ids_are_left_out_and_no_address_reaches_the_bundle(
     # serving does not ask for the columns it left out
     rows = patients.drop(columns=[*PERSONAL, "diagnosis"]).head(5).to_dict("records")
     assert len(bundle.predict(rows)) == 5
+    # nor refuses a client that sends the whole row: the left-out columns are ignored, unread
+    assert bundle.schema.ignored == PERSONAL
+    whole = patients.drop(columns=["diagnosis"]).head(5).to_dict("records")
+    assert list(bundle.predict(whole)) == list(bundle.predict(rows))
+    assert bundle.schema.column_issues([*whole[0]]) == []
+    misspelt = bundle.schema.column_issues([*rows[0], "emial"])
+    assert [i.code for i in misspelt] == ["unexpected_column"]  # an unknown key still is one
 
 
 def test_allow_pii_trains_on_them_but_the_bundle_keeps_no_raw_address(

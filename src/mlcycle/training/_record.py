@@ -91,7 +91,7 @@ def _without_values(schema: Schema, private: Collection[str]) -> Schema:
         elif column.name in private:
             column = changed(column, categories=None, min=None, max=None)
         columns.append(column)
-    return Schema(columns, schema.target, schema.defaults, schema.unexpected)
+    return Schema(columns, schema.target, schema.defaults, schema.unexpected, schema.ignored)
 
 
 def _monitoring_reference(
@@ -186,12 +186,16 @@ def record(
 
     Returns ``result`` completed with its run, version, card path and any new warning; the
     bundle's schema is the one inferred with the profile (``table.types``), narrowed to the
-    model's features and target.
+    model's features and target; the columns left out as personal data are ``ignored`` (a
+    client may send its whole row).
     """
+    from dataclasses import replace as changed
+
     from mlcycle.registry import start_run
 
     columns = [*result.features, result.target]
     schema = _without_values(table.types.select(columns).schema, prepared.private)
+    schema = changed(schema, ignored=[str(name) for name in prepared.left_out])
     params = _params(result, plan.search, plan.cv, plan.workers)
     metrics = _metrics(result)
     train_frame = prepared.train_frame
