@@ -159,3 +159,67 @@ def test_gc_backup_restore_cycle(populated: dict[str, str], tmp_path: Path) -> N
     assert restored.returncode == 0, restored.stderr
     versions = cli("versions", "iris", "--json", env=fresh)
     assert [v["version"] for v in json.loads(versions.stdout)] == [1, 2, 3]
+
+
+def test_doctor_never_prints_credentials(clean_env: Path) -> None:
+    secrets = ("s3cr3t", "t0ken", "dbpa55", "qpa55")
+    env = {
+        "MLCYCLE_ARTIFACTS": "s3://AKIAKEY:s3cr3t/x@127.0.0.1:1/bucket?X-Amz-Security-Token=t0ken",
+        "MLCYCLE_DB_URL": "postgresql+psycopg://ann:dbpa55@127.0.0.1:1/db?sslpassword=qpa55",
+    }
+    for args in (("doctor",), ("doctor", "--json")):
+        result = cli(*args, env=env)
+        assert result.returncode == 1, result.stderr  # both stores unreachable, and said so
+        shown = result.stdout + result.stderr
+        assert "s3://AKIAKEY:***@127.0.0.1:1/bucket" in shown
+        assert "ann:***@127.0.0.1:1/db" in shown
+        assert not [s for s in secrets if s in shown], shown
+    fails("runs", match="ann:***@", env=env)  # the store's own messages hide them too
+    result = cli("runs", env=env)
+    assert not [s for s in secrets if s in result.stderr], result.stderr
+
+
+# Markup Rich would parse, and terminal escape sequences: colour (CSI), clipboard write
+# (OSC 52, ended by BEL) and the one-byte C1 CSI.
+NASTY = ["[/]", "[bold red]x", "e\x1b[31mred", "o\x1b]52;c;aGk=\x07", "c\x9b2J"]
+CONTROL = ("\x1b", "\x07", "\x9b")
+
+
+def test_names_with_markup_or_escape_sequences_print_as_text(clean_env: Path) -> None:
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    ids = []
+    for i, name in enumerate(NASTY):
+        with mlcycle.start_run(experiment=name, name=name) as run:
+            mlcycle.log_params({name: name})
+            mlcycle.log_metric(f"m{i}{name}", 0.5)
+            mlcycle.set_tags({name: name})
+        ids.append(run.id)
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    model = LogisticRegression(max_iter=300).fit(X, y)
+    mlcycle.register_model("nasty", model, run=ids[0], description=" ".join(NASTY))
+    ok("keys", "create", "--role", "read", "--name", "[/]")
+    verbs = [
+        ("experiments",),
+        ("runs",),
+        ("runs", "-e", NASTY[1]),
+        ("run", "show", ids[3]),
+        ("compare", *ids[:3]),
+        ("models",),
+        ("versions", "nasty"),
+        ("audit",),
+        ("keys", "list"),
+    ]
+    for args in verbs:
+        result = cli(*args)
+        assert result.returncode == 0, (args, result.stderr)
+        printed = result.stdout + result.stderr
+        assert not [c for c in CONTROL if c in printed], (args, printed)
+    listed = ok("experiments")
+    for text in ("[/]", "[bold red]x", r"e\x1b[31mred", r"o\x1b]52;c;aGk=\x07", r"c\x9b2J"):
+        assert text in listed, listed
+    shown = ok("run", "show", ids[3])
+    assert r"o\x1b]52;c;aGk=\x07" in shown and "Tags" in shown
+    message = fails("runs", "--experiment", "[/]\x1b[2J", match=r"'[/]\x1b[2J' does not exist")
+    assert "\x1b" not in message

@@ -79,3 +79,13 @@ def test_bad_input_is_one_line_and_exit_code_2(workspace: Workspace) -> None:
     fails("keys", "create", "--role", "owner", match="must be one of read, predict, admin")
     fails("keys", "revoke", "0123456789ab", match="API key '0123456789ab' does not exist")
     assert workspace.store.list_api_keys() == []
+
+
+def test_a_mistyped_key_is_never_echoed(workspace: Workspace) -> None:
+    plaintext = json.loads(ok("keys", "create", "--role", "admin", "--json"))["key"]
+    for typo in (plaintext.replace("_", "-", 2), plaintext[:-40], plaintext[:15] + plaintext[16:]):
+        line = fails("keys", "revoke", typo, match="does not exist")
+        assert f"'{typo[:8]}…'" in line
+        secret = parse_key(plaintext)[1]  # type: ignore[index]
+        assert not any(secret[i : i + 9] in line for i in range(len(secret) - 8)), line
+    assert not workspace.store.list_api_keys()[0].revoked

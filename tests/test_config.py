@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mlcycle.config import load_settings
+from mlcycle.config import load_settings, redact_url
 from mlcycle.exceptions import ConfigError
 
 
@@ -61,3 +61,19 @@ def test_bad_settings_are_one_clear_error(
         (tmp_path / name).write_text(text)
     with pytest.raises(ConfigError, match=match):
         load_settings({"MLCYCLE_HOME": str(tmp_path), **env})
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("s3://KEY:SECRET@host/bucket", "s3://KEY:***@host/bucket"),
+        ("s3://KEY:SE/CRET@host/bucket", "s3://KEY:***@host/bucket"),  # a '/' in the secret
+        ("https://user:pass@h:8443/x?token=SECRET&v=1", "https://user:***@h:8443/x?token=***&v=1"),
+        ("gs://bucket/p?X-Goog-Signature=SECRET#f", "gs://bucket/p?X-Goog-Signature=***#f"),
+        ("postgresql+psycopg://u@h/db?password=SECRET", "postgresql+psycopg://u@h/db?password=***"),
+        ("s3://bucket/prefix", "s3://bucket/prefix"),
+        ("/srv/mlcycle/artifacts", "/srv/mlcycle/artifacts"),
+    ],
+)
+def test_redact_url_hides_passwords_and_secret_parameters(url: str, shown: str) -> None:
+    assert redact_url(url) == shown

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
 import tomllib
 from functools import lru_cache
 from pathlib import Path
@@ -21,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from mlcycle.exceptions import ConfigError
 
-__all__ = ["Settings", "get_settings", "reset_settings"]
+__all__ = ["Settings", "get_settings", "redact_url", "reset_settings"]
 
 _ENV_PREFIX = "MLCYCLE_"
 
@@ -71,12 +72,42 @@ class Settings(BaseModel):
 
     def redacted_db_url(self) -> str:
         """The database URL with any password hidden, for printing."""
-        from sqlalchemy.engine import make_url
+        return redact_url(self.database_url)
 
-        try:
-            return make_url(self.database_url).render_as_string(hide_password=True)
-        except Exception:  # malformed URLs are reported by the store, not here
-            return self.database_url
+    def redacted_artifacts_url(self) -> str:
+        """The artifact store location with any credentials hidden, for printing."""
+        return redact_url(self.artifacts_url)
+
+
+_HIDDEN = "***"
+# Query parameters whose value is masked: any name containing one of these. Masking a value
+# that was not secret costs nothing; showing one that was cannot be undone.
+_SECRET_PARAM = re.compile(r"pass|pwd|secret|token|key|sig|credential|auth", re.IGNORECASE)
+_QUERY_PARAM = re.compile(r"(?P<name>[^=&#]+)=(?P<value>[^&#]*)")
+
+
+def redact_url(url: str) -> str:
+    """``url`` with the password of its user info and secret query values replaced by ***.
+
+    Works on malformed URLs too (an S3 secret key often holds a '/', which ends the host part
+    for a URL parser): everything between the first ':' after ``scheme://`` and the last '@'
+    before the query is hidden. Paths without a scheme come back unchanged.
+
+    >>> redact_url("s3://AKIA123:se/cret@minio:9000/bucket?X-Amz-Signature=abc&region=eu")
+    's3://AKIA123:***@minio:9000/bucket?X-Amz-Signature=***&region=eu'
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    rest, qmark, query = rest.partition("?")
+    query, hash_, fragment = query.partition("#")
+    userinfo, at, location = rest.rpartition("@")
+    if at and ":" in userinfo:
+        rest = f"{userinfo.partition(':')[0]}:{_HIDDEN}@{location}"
+    query = _QUERY_PARAM.sub(
+        lambda m: f"{m['name']}={_HIDDEN}" if _SECRET_PARAM.search(m["name"]) else m[0], query
+    )
+    return f"{scheme}{sep}{rest}{qmark}{query}{hash_}{fragment}"
 
 
 def _env_values(environ: dict[str, str]) -> dict[str, Any]:

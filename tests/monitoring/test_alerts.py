@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -31,6 +32,7 @@ from mlcycle.monitoring._alerts import (
     prometheus_gauges,
     prometheus_rules,
 )
+from mlcycle.monitoring._webhook import address_problem, post_json
 
 EXAMPLE = """\
 notify: {webhook: "http://127.0.0.1:9/hook"}   # optional; always also the log
@@ -305,18 +307,25 @@ class _Receiver(BaseHTTPRequestHandler):
 Receiver = tuple[str, type[_Receiver]]
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    handler = type("Receiver", (_Receiver,), {"statuses": [], "bodies": []})
+@contextlib.contextmanager
+def _serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A real HTTP server on a free loopback port, running ``handler``; yields its base URL."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/hook/secret-token", handler
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    handler = type("Receiver", (_Receiver,), {"statuses": [], "bodies": []})
+    with _serving(handler) as base:
+        yield f"{base}/hook/secret-token", handler
 
 
 def _alerts(rules: RuleSet) -> Alerts:
@@ -377,3 +386,100 @@ def test_nothing_is_posted_without_alerts_or_webhook(rules: RuleSet, receiver: R
         "the webhook must be an http:// or https:// URL"
     )
     assert handler.bodies == []
+
+
+class _Redirector(BaseHTTPRequestHandler):
+    """Answers every request with ``status`` and ``Location: location``."""
+
+    status = 302
+    location = ""
+
+    def do_POST(self) -> None:
+        self.send_response(self.status)
+        self.send_header("Location", self.location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+class _Internal(BaseHTTPRequestHandler):
+    """An internal service: records every request it gets, whatever its method."""
+
+    seen: list[str] = []
+
+    def _record(self) -> None:
+        type(self).seen.append(f"{self.command} {self.path}")
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_POST = do_PUT = do_HEAD = _record
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_is_a_failed_delivery_and_never_followed(rules: RuleSet, status: int) -> None:
+    internal = type("Internal", (_Internal,), {"seen": []})
+    with _serving(internal) as internal_url:
+        redirector = type(
+            "Redirector", (_Redirector,), {"status": status, "location": f"{internal_url}/admin"}
+        )
+        with _serving(redirector) as hook_url:
+            delivery = notify(_alerts(rules), webhook=f"{hook_url}/hook", retry_delay=0)
+    assert internal.seen == []
+    assert (delivery.delivered, delivery.status, delivery.attempts) == (False, status, 1)
+    assert delivery.error is not None and "redirect (to 127.0.0.1), not followed" in delivery.error
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://2852039166/latest/meta-data/",  # 169.254.169.254 as one number
+        "http://[fe80::1]:8080/hook",
+        "http://[::ffff:169.254.169.254]/hook",
+        "http://0.0.0.0:8080/hook",
+        "http://224.0.0.1/hook",
+    ],
+)
+def test_link_local_and_unroutable_webhooks_are_refused_when_read_and_when_sent(
+    rules: RuleSet, url: str
+) -> None:
+    with pytest.raises(ConfigError, match=r"link-local|multicast"):
+        load_rules({"notify": {"webhook": url}, "rules": []})
+    delivery = notify(_alerts(rules), webhook=url, retry_delay=0, timeout=2)
+    assert (delivery.delivered, delivery.attempts) == (False, 0)
+    assert delivery.error is not None and "address" in delivery.error
+    # The same check runs on the addresses a name resolves to, just before connecting.
+    response = post_json(url, b"{}", timeout=2)
+    assert (response.status, response.retry) == (None, False)
+    assert response.error is not None and response.error.startswith("refused: ")
+
+
+@pytest.mark.parametrize(
+    ("address", "refused"),
+    [
+        ("127.0.0.1", False),  # a local receiver: how alerting is tried out
+        ("::1", False),
+        ("10.1.2.3", False),  # a relay inside the team's network
+        ("192.168.1.10", False),
+        ("fd12:3456::1", False),
+        ("169.254.169.254", True),
+        ("fe80::1", True),
+        ("0.0.0.0", True),
+        ("::", True),
+        ("239.1.2.3", True),
+        ("ff02::1", True),
+        ("255.255.255.255", True),
+        ("::ffff:169.254.169.254", True),
+        ("64:ff9b::a9fe:a9fe", True),  # NAT64 of 169.254.169.254
+        ("fd00:ec2::254", True),  # AWS metadata over IPv6
+        ("100.100.100.200", True),  # Alibaba Cloud metadata
+    ],
+)
+def test_which_addresses_a_webhook_may_reach(address: str, refused: bool) -> None:
+    assert (address_problem(address) is not None) is refused

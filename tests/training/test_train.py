@@ -231,3 +231,16 @@ def test_detect_task(values: list[object], expected: str) -> None:
 def test_the_task_can_be_overridden(wine: pd.DataFrame, clean_env: Path) -> None:
     result = _fit(wine, "cultivar", task="regression", families=["linear"], max_trials=1)
     assert result.task == "regression" and result.metric == "rmse"
+
+
+@pytest.mark.parametrize("target", ["../../escaped", "{tmp}/absolute"])
+def test_the_card_stays_in_the_workspace_whatever_the_target_is_called(
+    cancer: pd.DataFrame, clean_env: Path, tmp_path: Path, target: str
+) -> None:
+    target = target.format(tmp=tmp_path)
+    frame = cancer.rename(columns={"diagnosis": target})
+    result = _fit(frame, target, families=["linear"], max_trials=1, card=True, name=None)
+    assert result.card_path is not None and result.card_path.is_file()
+    assert result.card_path.resolve().parent.parent == (clean_env / "reports").resolve()
+    outside = [p for p in tmp_path.rglob("model_card.html") if not p.is_relative_to(clean_env)]
+    assert outside == []

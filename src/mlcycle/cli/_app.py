@@ -10,13 +10,16 @@ import functools
 import json
 import math
 import os
+import re
 import sys
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, ConsoleRenderable, RenderHook, RenderResult
+from rich.markup import escape
+from rich.segment import Segment
 from typer.core import TyperGroup
 
 from mlcycle._version import __version__
@@ -52,8 +55,56 @@ run_app = typer.Typer(
 app.add_typer(db_app, name="db", rich_help_panel="Workspace")
 app.add_typer(run_app, name="run", rich_help_panel="Runs")
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+# C0 and C1 control characters but tab and newline (ESC starts the sequences that recolour,
+# retitle or clear a terminal, or write its clipboard: OSC 52), and the bidirectional
+# overrides that make text read differently from what it holds.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _inert(text: str) -> str:
+    r"""``text`` with each control character written out as Python would: ESC as \x1b."""
+    return _CONTROL.sub(lambda m: repr(m[0])[1:-1], text)
+
+
+def shown(value: Any) -> str:
+    r"""User-provided text (a name, a tag or param, a message quoting one) made safe to put
+    in Rich markup or a table cell: control characters written out, markup escaped, so a
+    run named ``[/]`` prints as it is instead of ending a style never opened (a crash).
+
+    >>> print(shown("[bold]x\x1b]52;c;aGk=\x07"))
+    \[bold]x\x1b]52;c;aGk=\x07
+    """
+    return escape(_inert(str(value)))
+
+
+class _InertText:
+    """Renders ``renderable`` with every control character of its text written out."""
+
+    def __init__(self, renderable: ConsoleRenderable) -> None:
+        self.renderable = renderable
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for segment in console.render(self.renderable, options):
+            yield segment if segment.control else Segment(_inert(segment.text), segment.style)
+
+
+class _NoControlCharacters(RenderHook):
+    """The second guard behind :func:`shown`, for text that reached a console another way
+    (a report's own ``render``): Rich's styles and cursor moves are control segments and
+    pass; the text itself never carries an escape sequence to the terminal."""
+
+    def process_renderables(self, renderables: list[ConsoleRenderable]) -> list[ConsoleRenderable]:
+        return [_InertText(r) for r in renderables]
+
+
+def _console(**options: Any) -> Console:
+    console = Console(highlight=False, **options)
+    console.push_render_hook(_NoControlCharacters())
+    return console
+
+
+out = _console()
+err = _console(stderr=True)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
@@ -66,7 +117,7 @@ def _errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except MlcycleError as exc:
-            err.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+            err.print(f"[bold red]error:[/] {shown(exc)}", soft_wrap=True)
             raise typer.Exit(error_exit_code(exc)) from None
         except typer.Exit:
             raise
@@ -77,8 +128,8 @@ def _errors(fn: F) -> F:
             if os.environ.get("MLCYCLE_DEBUG"):
                 raise
             err.print(
-                f"[bold red]internal error:[/] {type(exc).__name__}: {exc}. This is a bug in "
-                "mlcycle; run again with MLCYCLE_DEBUG=1 for the traceback and report it.",
+                f"[bold red]internal error:[/] {type(exc).__name__}: {shown(exc)}. This is a bug "
+                "in mlcycle; run again with MLCYCLE_DEBUG=1 for the traceback and report it.",
                 soft_wrap=True,
             )
             raise typer.Exit(1) from None
@@ -103,9 +154,10 @@ def _when(ms: int | None) -> str:
 
 
 def _fmt(value: Any) -> str:
+    """A value for a table cell or a message: numbers short, None as '-', text :func:`shown`."""
     if isinstance(value, float):
         return "nan" if math.isnan(value) else f"{value:.6g}"
-    return "-" if value is None else str(value)
+    return "-" if value is None else shown(value)
 
 
 _STATUS_STYLE = {"FINISHED": "green", "FAILED": "red", "KILLED": "yellow", "RUNNING": "cyan"}

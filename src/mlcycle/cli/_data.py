@@ -7,14 +7,14 @@ from typing import Annotated
 
 import typer
 
-from mlcycle.cli._app import _emit_json, _errors, app, err, out
+from mlcycle.cli._app import _emit_json, _errors, app, err, out, shown
 from mlcycle.exceptions import BadParameterError, NotFoundError
 
 
 def _show_warnings(frame: object) -> None:
     """Print what the loader noticed but did not refuse (mixed types, missing targets, ...)."""
     for note in getattr(frame, "attrs", {}).get("mlcycle_warnings", []):
-        err.print(f"[yellow]warning:[/] {note}", soft_wrap=True)
+        err.print(f"[yellow]warning:[/] {shown(note)}", soft_wrap=True)
 
 
 DataPath = Annotated[Path, typer.Argument(help="CSV, TSV, Parquet or JSON lines file.")]
@@ -44,10 +44,10 @@ def profile(
     result.render(out)
     if html is not None:
         html.write_text(result.to_html(), encoding="utf-8")
-        out.print(f"HTML report: {html}")
+        out.print(f"HTML report: {shown(html)}")
     if json_out is not None:
         json_out.write_text(result.to_json(), encoding="utf-8")
-        out.print(f"JSON: {json_out}")
+        out.print(f"JSON: {shown(json_out)}")
     if not no_log:
         from mlcycle.registry import start_run
 
@@ -64,7 +64,7 @@ def profile(
             with tempfile.TemporaryDirectory() as tmp:
                 result.save(Path(tmp))
                 run.log_artifact(Path(tmp), "profile")
-        out.print(f"Recorded as run {run.id} (experiment {experiment}).")
+        out.print(f"Recorded as run {run.id} (experiment {shown(experiment)}).")
 
 
 @app.command(rich_help_panel="Data")
@@ -139,4 +139,4 @@ def anonymize(
         _emit_json(report.to_dict())
     else:
         report.render(out)
-        out.print(f"Wrote {len(result):,} rows to {output}.")
+        out.print(f"Wrote {len(result):,} rows to {shown(output)}.")

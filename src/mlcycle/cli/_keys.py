@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from mlcycle.cli._app import JsonFlag, _emit_json, _errors, _when, _workspace, app, out
+from mlcycle.cli._app import JsonFlag, _emit_json, _errors, _when, _workspace, app, out, shown
 
 keys_app = typer.Typer(
     help="API keys of the model server: create (shown once), list, revoke.",
@@ -33,7 +33,7 @@ def keys_create(
     if as_json:
         _emit_json({**key.to_dict(), "key": plaintext, "note": _ONCE})
         return
-    label = f", name {key.name!r}" if key.name else ""
+    label = f", name {shown(repr(key.name))}" if key.name else ""
     out.print(f"[green]Created API key {key.id}[/] (role {key.role}{label}):")
     out.print(plaintext, markup=False, soft_wrap=True)
     out.print(f"[yellow]{_ONCE}[/]")
@@ -58,9 +58,9 @@ def keys_list(as_json: JsonFlag = False) -> None:
         table.add_row(
             k.id,
             k.role,
-            k.name or "-",
+            shown(k.name or "-"),
             _when(k.created_at),
-            k.created_by,
+            shown(k.created_by),
             _when(k.last_used_at),
             status,
         )

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from mlcycle.cli._app import JsonFlag, _emit_json, _errors, _fmt, app, err, out
+from mlcycle.cli._app import JsonFlag, _emit_json, _errors, _fmt, app, err, out, shown
 
 Name = Annotated[str, typer.Argument(help="Model name.")]
 Data = Annotated[
@@ -32,14 +32,14 @@ Seed = Annotated[int, typer.Option("--seed", help="Seed of the split and the boo
 def _decision_table(decision: Any) -> Table:
     d = decision
     table = Table(
-        title=f"{d.kind.capitalize()} of {d.model}: champion v{d.champion_version} "
+        title=f"{d.kind.capitalize()} of {shown(d.model)}: champion v{d.champion_version} "
         f"vs challenger v{d.challenger_version}"
     )
     table.add_column("")
     table.add_column("value")
     orientation = "higher" if d.greater_is_better else "lower"
     rows = [
-        ("metric", f"{d.metric} ({orientation} is better)"),
+        ("metric", f"{shown(d.metric)} ({orientation} is better)"),
         ("champion", f"v{d.champion_version}: {_fmt(d.champion_score)}"),
         ("challenger", f"v{d.challenger_version}: {_fmt(d.challenger_score)}"),
         ("difference", f"{d.difference:+.4g} (95 % CI {d.ci[0]:+.4g} to {d.ci[1]:+.4g})"),
@@ -47,18 +47,18 @@ def _decision_table(decision: Any) -> Table:
             "p (paired bootstrap)",
             f"{_fmt(d.p_value)} ({d.resamples:,} resamples, H0: gain <= {d.margin:g})",
         ),
-        ("p (paired t-test)", f"{_fmt(d.ttest_p)} on per-row {d.ttest_loss}"),
+        ("p (paired t-test)", f"{_fmt(d.ttest_p)} on per-row {shown(d.ttest_loss)}"),
         ("margin / alpha", f"{d.margin:g} / {d.alpha:g}"),
         ("rows", f"{d.train_rows:,} to learn, {d.holdout_rows:,} holdout"),
-        ("challenger model", d.detail or "-"),
+        ("challenger model", shown(d.detail or "-")),
         ("verdict", "[green]wins[/]" if d.wins else "[yellow]does not win[/]"),
         (
             "alias moved",
-            f"@{d.alias_moved} -> v{d.challenger_version}" if d.alias_moved else "none",
+            f"@{shown(d.alias_moved)} -> v{d.challenger_version}" if d.alias_moved else "none",
         ),
     ]
     if d.families:
-        rows.insert(-2, ("families", f"{', '.join(d.families)} ({d.families_source})"))
+        rows.insert(-2, ("families", shown(f"{', '.join(d.families)} ({d.families_source})")))
     for key, value in rows:
         table.add_row(key, value)
     return table
@@ -70,9 +70,9 @@ def _show_decision(decision: Any, as_json: bool) -> None:
         return
     out.print(_decision_table(decision))
     for note in decision.notes:
-        out.print(f"[dim]note:[/] {note}", soft_wrap=True)
+        out.print(f"[dim]note:[/] {shown(note)}", soft_wrap=True)
     colour = "green" if decision.alias_moved else "yellow"
-    out.print(f"[{colour}]{decision.reason}[/]", soft_wrap=True)
+    out.print(f"[{colour}]{shown(decision.reason)}[/]", soft_wrap=True)
 
 
 @app.command(rich_help_panel="Monitor")
@@ -187,13 +187,14 @@ def abtest(
         _emit_json(result.to_dict())
         return
     level = f"{100 * (1 - result.alpha):g} % CI"
-    table = Table(title=f"A/B test of {name} on {result.metric}")
-    for column in ("arm", "versions", "predictions", "labelled", result.metric, level, "also"):
+    metric = shown(result.metric)
+    table = Table(title=f"A/B test of {shown(name)} on {metric}")
+    for column in ("arm", "versions", "predictions", "labelled", metric, level, "also"):
         table.add_column(column)
     for arm in (result.a, result.b):
         others = ", ".join(f"{k} {_fmt(v)}" for k, v in arm.metrics.items() if k != result.metric)
         table.add_row(
-            arm.name,
+            shown(arm.name),
             ", ".join(f"v{v}" for v in arm.versions),
             f"{arm.predictions:,}",
             f"{arm.labelled:,}",
@@ -203,4 +204,4 @@ def abtest(
         )
     out.print(table)
     colour = "green" if result.significant else "yellow"
-    out.print(f"[{colour}]{result.verdict}[/]", soft_wrap=True)
+    out.print(f"[{colour}]{shown(result.verdict)}[/]", soft_wrap=True)

@@ -17,6 +17,7 @@ from mlcycle.cli._app import (
     _workspace,
     app,
     out,
+    shown,
 )
 
 
@@ -34,7 +35,13 @@ def models(as_json: JsonFlag = False) -> None:
         table.add_column(col)
     for m in items:
         aliases = ", ".join(f"{a}=v{v}" for a, v in m.aliases.items()) or "-"
-        table.add_row(m.name, f"v{m.latest_version}", aliases, _when(m.created_at), m.created_by)
+        table.add_row(
+            shown(m.name),
+            f"v{m.latest_version}",
+            shown(aliases),
+            _when(m.created_at),
+            shown(m.created_by),
+        )
     out.print(table)
 
 
@@ -48,18 +55,18 @@ def versions(
     if as_json:
         _emit_json([v.to_dict() for v in items])
         return
-    table = Table(title=f"Versions of {name}")
+    table = Table(title=f"Versions of {shown(name)}")
     for col in ("version", "aliases", "run", "bundle", "created", "by", "description"):
         table.add_column(col)
     for v in items:
         table.add_row(
             f"v{v.version}",
-            ", ".join(v.aliases) or "-",
+            shown(", ".join(v.aliases) or "-"),
             (v.run_id or "-")[:12],
             v.bundle_digest[:12],
             _when(v.created_at),
-            v.creator,
-            v.description,
+            shown(v.creator),
+            shown(v.description),
         )
     out.print(table)
 
@@ -75,7 +82,7 @@ def promote(
     ws = _workspace()
     event = ws.store.set_alias(name, alias, version, actor=ws.settings.user)
     before = f"v{event.from_version}" if event.from_version else "nothing"
-    out.print(f"[green]{name}@{alias}[/] -> v{version} (was {before})")
+    out.print(f"[green]{shown(name)}@{shown(alias)}[/] -> v{version} (was {before})")
 
 
 @app.command(rich_help_panel="Models")
@@ -88,7 +95,8 @@ def rollback(
     ws = _workspace()
     event = ws.store.rollback_alias(name, alias, actor=ws.settings.user)
     out.print(
-        f"[green]{name}@{alias}[/] rolled back to v{event.to_version} (was v{event.from_version})"
+        f"[green]{shown(name)}@{shown(alias)}[/] rolled back to v{event.to_version} "
+        f"(was v{event.from_version})"
     )
 
 
@@ -104,17 +112,17 @@ def alias_history(
     if as_json:
         _emit_json([e.to_dict() for e in events])
         return
-    table = Table(title=f"Alias history of {name}")
+    table = Table(title=f"Alias history of {shown(name)}")
     for col in ("when", "alias", "action", "from", "to", "by"):
         table.add_column(col)
     for e in events:
         table.add_row(
             _when(e.at),
-            e.alias,
-            e.action,
+            shown(e.alias),
+            shown(e.action),
             f"v{e.from_version}" if e.from_version else "-",
             f"v{e.to_version}" if e.to_version else "-",
-            e.actor,
+            shown(e.actor),
         )
     out.print(table)
 
@@ -139,10 +147,10 @@ def audit(
     for e in events:
         table.add_row(
             _when(e.at),
-            e.actor,
-            e.action,
-            f"{e.entity_type}:{e.entity_id}",
-            json.dumps(e.details, sort_keys=True),
+            shown(e.actor),
+            shown(e.action),
+            shown(f"{e.entity_type}:{e.entity_id}"),
+            shown(json.dumps(e.details, sort_keys=True)),
         )
     out.print(table)
 
@@ -186,7 +194,7 @@ def backup(path: Annotated[Path, typer.Argument(help="A new folder for the backu
     report = take_backup(path, _workspace())
     rows = sum(report.tables.values())
     out.print(
-        f"[green]Backup written[/] to {report.path}: {rows:,} rows, {report.blobs} "
+        f"[green]Backup written[/] to {shown(report.path)}: {rows:,} rows, {report.blobs} "
         f"artifact(s), {report.files} log and report file(s), {report.bytes:,} bytes."
     )
 
@@ -203,5 +211,5 @@ def restore(
     rows = sum(report.tables.values())
     out.print(
         f"[green]Restored[/] {rows:,} rows, {report.blobs} artifact(s) and {report.files} log "
-        f"and report file(s) from {report.path}."
+        f"and report file(s) from {shown(report.path)}."
     )

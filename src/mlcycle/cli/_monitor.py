@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from mlcycle.cli._app import _emit_json, _errors, _fmt, app, err, out
+from mlcycle.cli._app import _emit_json, _errors, _fmt, app, err, out, shown
 from mlcycle.monitoring import MIN_WINDOW_ROWS
 
 
@@ -82,7 +82,7 @@ def monitor(
     else:
         _render(report)
         if decision is not None:
-            out.print(f"[bold]retrain:[/] {decision.reason}")
+            out.print(f"[bold]retrain:[/] {shown(decision.reason)}")
     if fail_on_alert and report.alerts:
         raise typer.Exit(1)
 
@@ -90,15 +90,15 @@ def monitor(
 def _render(report: Any) -> None:
     target = f"{report.model}" + (f"@{report.alias}" if report.alias else "")
     out.print(
-        f"[bold]{target}[/] v{report.version}: {report.rows:,} predictions in the last "
-        f"{report.since}"
+        f"[bold]{shown(target)}[/] v{report.version}: {report.rows:,} predictions in the last "
+        f"{shown(report.since)}"
     )
-    out.print(report.freshness, soft_wrap=True)
+    out.print(shown(report.freshness), soft_wrap=True)
     for note in report.notes:
-        err.print(f"[yellow]note:[/] {note}", soft_wrap=True)
+        err.print(f"[yellow]note:[/] {shown(note)}", soft_wrap=True)
     drift = report.drift
     if drift is not None:
-        out.print(drift.summary())
+        out.print(shown(drift.summary()))
         table = Table(title="Features, most drifted first", show_lines=False)
         for column in (
             "feature",
@@ -115,18 +115,21 @@ def _render(report: Any) -> None:
         ranked = sorted(drift.features, key=lambda f: (not f.drifted, -(f.psi or 0.0)))
         for f in ranked[:25]:
             table.add_row(
-                f.name, f.kind, "[red]yes[/]" if f.drifted else "no", _fmt(f.psi), _fmt(f.ks),
-                _fmt(f.wasserstein), _fmt(f.js), _fmt(f.p_adjusted), "; ".join(f.reasons),
+                shown(f.name), shown(f.kind), "[red]yes[/]" if f.drifted else "no", _fmt(f.psi),
+                _fmt(f.ks), _fmt(f.wasserstein), _fmt(f.js), _fmt(f.p_adjusted),
+                shown("; ".join(f.reasons)),
             )  # fmt: skip
         out.print(table)
     if report.anomaly is not None:
-        out.print(report.anomaly.summary())
-    shown = {k: v for k, v in report.signals.items() if v is not None}
-    if shown:
-        out.print("signals: " + ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(shown.items())))
+        out.print(shown(report.anomaly.summary()))
+    signals = {k: v for k, v in report.signals.items() if v is not None}
+    if signals:
+        out.print(
+            "signals: " + ", ".join(f"{shown(k)}={_fmt(v)}" for k, v in sorted(signals.items()))
+        )
     for alert in report.alerts:
-        out.print(f"[bold red]ALERT[/] {getattr(alert, 'message', alert)}", soft_wrap=True)
+        out.print(f"[bold red]ALERT[/] {shown(getattr(alert, 'message', alert))}", soft_wrap=True)
     if report.report_path is not None:
-        out.print(f"report: {report.report_path}")
+        out.print(f"report: {shown(report.report_path)}")
     if report.json_path is not None:
-        out.print(f"json: {report.json_path}")
+        out.print(f"json: {shown(report.json_path)}")

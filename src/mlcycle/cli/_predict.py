@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from mlcycle.cli._app import JsonFlag, _emit_json, _errors, app, err, out
+from mlcycle.cli._app import JsonFlag, _emit_json, _errors, app, err, out, shown
 
 
 @app.command(rich_help_panel="Serve")
@@ -41,8 +41,6 @@ def predict(
     reason), a required column is absent or misspelt, or --strict met a bad row (then
     nothing is written); 2 for any other error (no such model, unreadable file, ...).
     """
-    from rich.markup import escape
-
     from mlcycle.exceptions import SchemaError
     from mlcycle.serving import predict_file
 
@@ -58,19 +56,19 @@ def predict(
             console=err,
         )
     except SchemaError as exc:  # the input's fault, like refused rows: exit 1, not 2
-        err.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        err.print(f"[bold red]error:[/] {shown(exc)}", soft_wrap=True)
         raise typer.Exit(1) from None
     if as_json:
         _emit_json(report.to_dict())
     else:
         line = (
-            f"Scored {report.rows_scored:,} of {report.rows_in:,} rows with {report.model} "
+            f"Scored {report.rows_scored:,} of {report.rows_in:,} rows with {shown(report.model)} "
             f"v{report.version} in {report.seconds:.2f} s ({report.rows_per_second:,.0f} rows/s)"
-            f" → {report.output}"
+            f" → {shown(report.output)}"
         )
         if report.rows_refused:
             refused = "1 row" if report.rows_refused == 1 else f"{report.rows_refused:,} rows"
-            line += f"; [bold yellow]{refused} refused[/], listed in {report.errors}"
+            line += f"; [bold yellow]{refused} refused[/], listed in {shown(report.errors)}"
         out.print(line + ".", soft_wrap=True)
     if report.rows_refused:
         raise typer.Exit(1)

@@ -19,6 +19,7 @@ from mlcycle.cli._app import (
     app,
     out,
     run_app,
+    shown,
 )
 from mlcycle.exceptions import BadParameterError
 
@@ -36,7 +37,7 @@ def experiments(as_json: JsonFlag = False) -> None:
     for col in ("id", "name", "created"):
         table.add_column(col)
     for e in items:
-        table.add_row(str(e.id), e.name, _when(e.created_at))
+        table.add_row(str(e.id), shown(e.name), _when(e.created_at))
     out.print(table)
 
 
@@ -72,21 +73,21 @@ def runs(
     for col in ("id", "name", "experiment", "status", "started", "duration"):
         table.add_column(col, no_wrap=col == "id")
     for key in param_keys:
-        table.add_column(f"params.{key}", style="magenta")
+        table.add_column(f"params.{shown(key)}", style="magenta")
     for key in metric_keys:
-        table.add_column(f"metrics.{key}", justify="right", style="cyan")
+        table.add_column(f"metrics.{shown(key)}", justify="right", style="cyan")
     for r in found:
-        status = f"[{_STATUS_STYLE.get(r.status, 'white')}]{r.status}[/]"
+        status = f"[{_STATUS_STYLE.get(r.status, 'white')}]{shown(r.status)}[/]"
         if r.deleted:
             status += " [dim](deleted)[/]"
         table.add_row(
             r.id[:12],
-            r.name,
-            r.experiment,
+            shown(r.name),
+            shown(r.experiment),
             status,
             _when(r.start_time),
             "-" if r.duration_s is None else f"{r.duration_s:.1f}s",
-            *(r.params.get(k, "-") for k in param_keys),
+            *(_fmt(r.params.get(k)) for k in param_keys),
             *(_fmt(r.metrics.get(k)) for k in metric_keys),
         )
     out.print(table)
@@ -137,29 +138,30 @@ def run_show(
         return
     style = _STATUS_STYLE.get(run.status, "white")
     out.print(
-        f"[bold]Run {run.id}[/]  {run.name}  [{style}]{run.status}[/]"
+        f"[bold]Run {run.id}[/]  {shown(run.name)}  [{style}]{shown(run.status)}[/]"
         + ("  [dim](deleted)[/]" if run.deleted else "")
     )
     out.print(
-        f"experiment {run.experiment}  user {run.user}  started {_when(run.start_time)}  "
+        f"experiment {shown(run.experiment)}  user {shown(run.user)}  "
+        f"started {_when(run.start_time)}  "
         f"ended {_when(run.end_time)}"
     )
     if run.parent_run_id:
-        out.print(f"parent {run.parent_run_id}")
+        out.print(f"parent {shown(run.parent_run_id)}")
     if run.error:
-        out.print(f"[red]error:[/] {run.error}")
+        out.print(f"[red]error:[/] {shown(run.error)}")
     for title, items in (("Params", run.params), ("Metrics", run.metrics), ("Tags", run.tags)):
         if items:
             table = Table(title=title, show_header=False)
             for key in sorted(items):
-                table.add_row(key, _fmt(items[key]))
+                table.add_row(shown(key), _fmt(items[key]))
             out.print(table)
     if artifacts:
         table = Table(title="Artifacts")
         for col in ("path", "size", "sha256"):
             table.add_column(col)
         for a in artifacts:
-            table.add_row(a.path, f"{a.size:,}", a.digest[:16])
+            table.add_row(shown(a.path), f"{a.size:,}", a.digest[:16])
         out.print(table)
     if children:
         out.print(
@@ -184,22 +186,22 @@ def compare(
     table = Table(title="Compare runs")
     table.add_column("")
     for r in found:
-        table.add_column(f"{r.name}\n{r.id[:12]}", justify="right")
-    table.add_row("status", *(r.status for r in found))
+        table.add_column(f"{shown(r.name)}\n{r.id[:12]}", justify="right")
+    table.add_row("status", *(shown(r.status) for r in found))
     for kind in ("params", "metrics"):
         keys = sorted({k for r in found for k in getattr(r, kind)})
         for key in keys:
             values = [getattr(r, kind).get(key) for r in found]
-            shown = [_fmt(v) for v in values]
-            differ = len(set(shown)) > 1
+            cells = [_fmt(v) for v in values]
+            differ = len(set(cells)) > 1
             if kind == "metrics" and differ:
                 numbers = [v for v in values if isinstance(v, float) and not math.isnan(v)]
                 best = max(numbers) if numbers else None
-                shown = [
-                    f"[bold]{s}[/]" if v == best else s for s, v in zip(shown, values, strict=True)
+                cells = [
+                    f"[bold]{s}[/]" if v == best else s for s, v in zip(cells, values, strict=True)
                 ]
-            label = f"{kind}.{key}"
-            table.add_row(f"[yellow]{label}[/]" if differ else label, *shown)
+            label = f"{kind}.{shown(key)}"
+            table.add_row(f"[yellow]{label}[/]" if differ else label, *cells)
     out.print(table)
 
 

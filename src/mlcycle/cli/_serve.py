@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from mlcycle.cli._app import _errors, app, err
+from mlcycle.cli._app import _errors, app, err, shown
 
 
 @app.command(rich_help_panel="Serve")
@@ -97,7 +97,7 @@ def serve(
     )
     auth_note = "API keys required" if config.auth else "no auth (loopback only)"
     err.print(
-        f"[green]Serving[/] {', '.join(models)} on http://{config.host}:{config.port} "
+        f"[green]Serving[/] {shown(', '.join(models))} on http://{config.host}:{config.port} "
         f"({auth_note}); docs at /docs, metrics at /metrics."
     )
     run_server(config)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mlcycle.cli._app import _emit_json, _errors, app, err, out, run_app
+from mlcycle.cli._app import _emit_json, _errors, app, err, out, run_app, shown
 
 DataPath = Annotated[Path, typer.Argument(help="CSV, TSV, Parquet or JSON lines file.")]
 Target = Annotated[str, typer.Option("--target", "-t", help="The column to predict.")]
@@ -177,7 +177,7 @@ def job(
     trained.render(out)
     version = trained.version.version if trained.version else "?"
     out.print(
-        f"[green]done:[/] {result.name} v{version} is @{result.alias}. "
-        f"Model card: {trained.card_path}  Profile: {result.profile_path}",
+        f"[green]done:[/] {shown(result.name)} v{version} is @{shown(result.alias)}. "
+        f"Model card: {shown(trained.card_path)}  Profile: {shown(result.profile_path)}",
         soft_wrap=True,
     )

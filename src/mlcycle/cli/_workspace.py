@@ -17,6 +17,7 @@ from mlcycle.cli._app import (
     app,
     db_app,
     out,
+    shown,
 )
 from mlcycle.exceptions import MlcycleError
 
@@ -40,10 +41,10 @@ def init() -> None:
         config.write_text(_CONFIG_TEMPLATE)
     revision = ws.store.schema_version()
     ws.artifacts.ensure()
-    out.print(f"[green]Workspace ready[/] at {home}")
-    out.print(f"  metadata:  {ws.settings.redacted_db_url()} (schema {revision})")
-    out.print(f"  artifacts: {ws.settings.artifacts_url}")
-    out.print(f"  config:    {config}")
+    out.print(f"[green]Workspace ready[/] at {shown(home)}")
+    out.print(f"  metadata:  {shown(ws.settings.redacted_db_url())} (schema {revision})")
+    out.print(f"  artifacts: {shown(ws.settings.redacted_artifacts_url())}")
+    out.print(f"  config:    {shown(config)}")
 
 
 @app.command(rich_help_panel="Workspace")
@@ -71,7 +72,7 @@ def doctor(as_json: JsonFlag = False) -> None:
         "version": __version__,
         "home": str(s.home),
         "db_url": s.redacted_db_url(),
-        "artifacts": s.artifacts_url,
+        "artifacts": s.redacted_artifacts_url(),
         "config_file": str(s.config_file) if s.config_file else None,
         "user": s.user,
     }
@@ -84,7 +85,7 @@ def doctor(as_json: JsonFlag = False) -> None:
             table.add_row(key, _fmt(value))
         for name, check in checks.items():
             mark = "[green]ok[/]" if check["ok"] else "[red]FAILED[/]"
-            table.add_row(name, f"{mark} {check['detail']}")
+            table.add_row(name, f"{mark} {shown(check['detail'])}")
         out.print(table)
     if not ok:
         raise typer.Exit(1)

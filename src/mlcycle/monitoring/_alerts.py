@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from mlcycle.exceptions import ConfigError, bad_parameter
+from mlcycle.monitoring._webhook import Response, literal_address_problem, post_json
 
 __all__ = [
     "GAUGES",
@@ -263,7 +264,8 @@ def _parse(data: Any, source: str, lines: _Lines) -> RuleSet:
         if webhook is not None:
             problem = _url_problem(webhook)
             if problem:
-                raise fail(f"the webhook {webhook!r} {problem}.", where)
+                shown = _redacted(webhook) if isinstance(webhook, str) else repr(webhook)
+                raise fail(f"the webhook {shown} {problem}.", where)
     specs = data.get("rules")
     if specs is None:
         specs = []
@@ -577,42 +579,24 @@ def notify(
             "alerts": [a.to_dict() for a in items],
         }
     ).encode("utf-8")
-    status: int | None = None
-    error: str | None = None
+    response = Response(None, None, retry=False)
     attempts = 0
     for attempt in range(2):
         attempts = attempt + 1
-        status, error = _post(webhook, body, timeout)
-        if status is not None and 200 <= status < 300:
-            return Delivery(webhook, True, status, attempts)
-        if status is not None and 400 <= status < 500 and status != 429:
-            break  # the receiver refused the request: sending it again changes nothing
+        response = post_json(webhook, body, timeout)
+        if response.error is None:
+            return Delivery(webhook, True, response.status, attempts)
+        if not response.retry:
+            break
         if attempt == 0:
             time.sleep(max(0.0, retry_delay))
     logger.warning(
-        "alerts not delivered to %s after %d attempt(s): %s", _redacted(webhook), attempts, error
+        "alerts not delivered to %s after %d attempt(s): %s",
+        _redacted(webhook),
+        attempts,
+        response.error,
     )
-    return Delivery(webhook, False, status, attempts, error)
-
-
-def _post(url: str, body: bytes, timeout: float) -> tuple[int | None, str | None]:
-    import urllib.error
-    import urllib.request
-
-    request = urllib.request.Request(  # noqa: S310 - the scheme is checked: http(s) only
-        url,
-        data=body,
-        method="POST",
-        headers={"Content-Type": "application/json", "User-Agent": "mlcycle-alerts"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            return int(response.status), None
-    except urllib.error.HTTPError as exc:
-        return int(exc.code), f"HTTP {exc.code} {exc.reason}"
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", None) or exc
-        return None, f"{type(exc).__name__}: {reason}"
+    return Delivery(webhook, False, response.status, attempts, response.error)
 
 
 def _url_problem(url: Any) -> str | None:
@@ -620,17 +604,23 @@ def _url_problem(url: Any) -> str | None:
 
     if not isinstance(url, str) or not url:
         return "is not a URL"
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed '[' of an IPv6 address
+        return "is not a URL"
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return "must be an http:// or https:// URL"
-    return None
+    return literal_address_problem(parts.hostname)
 
 
 def _redacted(url: str) -> str:
     """The URL without its path and query, which often hold a webhook's secret token."""
     from urllib.parse import urlsplit
 
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<invalid URL>"
     host = parts.hostname or ""
     port = f":{parts.port}" if parts.port else ""
     return f"{parts.scheme}://{host}{port}/..." if parts.scheme else "<invalid URL>"

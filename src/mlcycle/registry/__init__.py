@@ -33,6 +33,7 @@ from mlcycle.registry._models import (
     register_model,
     resolve_version,
 )
+from mlcycle.registry._names import slug
 from mlcycle.registry._store import BACKENDS, Store
 from mlcycle.registry._tracking import (
     ActiveRun,
@@ -101,6 +102,7 @@ __all__ = [
     "search_runs",
     "set_tag",
     "set_tags",
+    "slug",
     "start_run",
     "verify_secret",
 ]

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import unquote
 
+from mlcycle.config import redact_url
 from mlcycle.exceptions import ArtifactError, ArtifactPathError, IntegrityError
 
 __all__ = ["ArtifactStore", "BlobInfo", "resolve_within", "safe_relpath"]
@@ -114,12 +115,13 @@ class ArtifactStore:
         from fsspec.core import url_to_fs
 
         self.url = str(url)
+        self.shown = redact_url(self.url)  # for messages: no credentials
         try:
             self._fs, root = url_to_fs(self.url)
         except (ValueError, ImportError) as exc:
             raise ArtifactError(
-                f"Cannot open the artifact store {self.url!r}: {exc}. Check MLCYCLE_ARTIFACTS "
-                "(a local folder or an fsspec URL such as s3://bucket/prefix)."
+                f"Cannot open the artifact store '{self.shown}': {exc}. Check "
+                "MLCYCLE_ARTIFACTS (a local folder or an fsspec URL such as s3://bucket/prefix)."
             ) from exc
         self._local = isinstance(self._fs, fsspec.implementations.local.LocalFileSystem)
         self.root = root.rstrip("/") if root != "/" else root
@@ -140,7 +142,7 @@ class ArtifactStore:
             self._fs.makedirs(f"{self.root}/incoming", exist_ok=True)
         except OSError as exc:
             raise ArtifactError(
-                f"Cannot create the artifact store at {self.url}: {exc.strerror or exc}. "
+                f"Cannot create the artifact store at {self.shown}: {exc.strerror or exc}. "
                 "Set MLCYCLE_ARTIFACTS (or MLCYCLE_HOME) to a writable location."
             ) from exc
 
@@ -151,10 +153,14 @@ class ArtifactStore:
         try:
             self._fs.pipe_file(probe, b"ok")
             if self._fs.cat_file(probe) != b"ok":
-                raise ArtifactError(f"The artifact store at {self.url} did not read back a probe.")
+                raise ArtifactError(
+                    f"The artifact store at {self.shown} did not read back a probe."
+                )
             self._fs.rm_file(probe)
         except OSError as exc:
-            raise ArtifactError(f"The artifact store at {self.url} is not usable: {exc}.") from exc
+            raise ArtifactError(
+                f"The artifact store at {self.shown} is not usable: {exc}."
+            ) from exc
 
     # -- writing ------------------------------------------------------------------------
     def put_bytes(self, data: bytes, *, digest: str | None = None) -> str:
@@ -253,7 +259,7 @@ class ArtifactStore:
 
     def _missing(self, digest: str) -> ArtifactError:
         return ArtifactError(
-            f"Artifact {digest[:12]}… is missing from the store at {self.url}. "
+            f"Artifact {digest[:12]}… is missing from the store at {self.shown}. "
             "Restore it from a backup (mlcycle restore) or re-register the model."
         )
 
@@ -265,7 +271,7 @@ class ArtifactStore:
             raise self._missing(digest) from exc
         if hashlib.sha256(data).hexdigest() != digest:
             raise IntegrityError(
-                f"Artifact {digest[:12]}… in {self.url} does not match its SHA-256: it was "
+                f"Artifact {digest[:12]}… in {self.shown} does not match its SHA-256: it was "
                 "altered or corrupted on disk. Restore it from a backup."
             )
         return data
@@ -283,7 +289,7 @@ class ArtifactStore:
                     dst.write(chunk)
             if hasher.hexdigest() != digest:
                 raise IntegrityError(
-                    f"Artifact {digest[:12]}… in {self.url} does not match its SHA-256: it was "
+                    f"Artifact {digest[:12]}… in {self.shown} does not match its SHA-256: it was "
                     "altered or corrupted on disk. Restore it from a backup."
                 )
             os.replace(tmp, target)

@@ -18,6 +18,7 @@ from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
+from mlcycle.config import redact_url
 from mlcycle.exceptions import ConfigError, SchemaVersionError, StoreError, StoreUnavailableError
 
 T = TypeVar("T")
@@ -27,21 +28,14 @@ _MIGRATIONS = Path(__file__).with_name("_migrations")
 _WRITE = "mlcycle_write"
 
 
-def _redact(url: str) -> str:
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return url
-
-
 def make_engine(url: str, *, busy_timeout_s: float = 30.0) -> Engine:
     """Create an engine for ``url``; raise a clear error for unsupported or malformed URLs."""
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
         raise ConfigError(
-            f"Database URL {url!r} is malformed. Expected e.g. sqlite:///path/mlcycle.db "
-            "or postgresql+psycopg://user@host/db."
+            f"Database URL '{redact_url(url)}' is malformed. Expected e.g. "
+            "sqlite:///path/mlcycle.db or postgresql+psycopg://user@host/db."
         ) from exc
     backend = parsed.get_backend_name()
     if backend not in SUPPORTED_SCHEMES:
@@ -147,7 +141,7 @@ def unavailable(url: str, exc: BaseException) -> StoreUnavailableError:
     """The one message for a database that cannot be reached."""
     reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
     return StoreUnavailableError(
-        f"Cannot connect to the metadata database at {_redact(url)}: {reason}. "
+        f"Cannot connect to the metadata database at {redact_url(url)}: {reason}. "
         "Check MLCYCLE_DB_URL and that the database server is running."
     )
 
@@ -215,7 +209,7 @@ def ensure_schema(engine: Engine, url: str, *, create: bool = True) -> str:
                 names = set(inspect(conn).get_table_names())
                 if names & {"runs", "experiments", "models"}:
                     raise SchemaVersionError(
-                        f"The database at {_redact(url)} holds tables but no mlcycle schema "
+                        f"The database at {redact_url(url)} holds tables but no mlcycle schema "
                         "version; it is not an mlcycle store. Point MLCYCLE_DB_URL elsewhere."
                     )
                 if not create:
@@ -228,12 +222,12 @@ def ensure_schema(engine: Engine, url: str, *, create: bool = True) -> str:
                 return head
             if current in known_revisions():
                 raise SchemaVersionError(
-                    f"The database at {_redact(url)} has schema version {current}; this "
+                    f"The database at {redact_url(url)} has schema version {current}; this "
                     f"mlcycle needs {head}. Back it up (mlcycle backup PATH), then run: "
                     "mlcycle db upgrade"
                 )
             raise SchemaVersionError(
-                f"The database at {_redact(url)} has schema version {current}, written by a "
+                f"The database at {redact_url(url)} has schema version {current}, written by a "
                 f"newer mlcycle (this one knows up to {head}). It was left untouched: "
                 "upgrade mlcycle to use it."
             )
@@ -255,7 +249,7 @@ def upgrade_schema(engine: Engine, url: str) -> tuple[str | None, str]:
             before = current_revision(conn)
             if before is not None and before not in known_revisions():
                 raise SchemaVersionError(
-                    f"The database at {_redact(url)} has schema version {before}, written by a "
+                    f"The database at {redact_url(url)} has schema version {before}, written by a "
                     "newer mlcycle; it was left untouched: upgrade mlcycle to use it."
                 )
             command.upgrade(_alembic_config(conn), "head")

@@ -24,7 +24,7 @@ import hmac
 import re
 import secrets
 
-from mlcycle.exceptions import bad_parameter
+from mlcycle.exceptions import NotFoundError, bad_parameter
 from mlcycle.registry._entities import ApiKey, KeyHash
 from mlcycle.registry._workspace import Workspace, get_workspace
 
@@ -55,6 +55,10 @@ _MAXMEM = 64 * 1024 * 1024
 #: The longest string that can be a key; longer input is rejected before any hashing.
 MAX_KEY_LENGTH = 160
 _KEY = re.compile(r"mlc_([0-9a-f]{12})_([A-Za-z0-9_-]{32,128})")
+_KEY_ID = re.compile(r"[0-9a-f]{12}")
+# What a message may quote of text that was meant to be a key id: a mistyped whole key must
+# not end up, secret and all, in a terminal, a CI log or a shell history of error output.
+_SHOWN_CHARS = 8
 _NAME_MAX = 256
 
 
@@ -166,6 +170,21 @@ def revoke_key(
 
     NotFoundError for an unknown id; ConflictError if the key is already revoked.
     """
-    parsed = parse_key(key_id)
     ws = workspace or get_workspace()
-    return ws.store.revoke_api_key(parsed[0] if parsed else key_id, actor=actor or ws.settings.user)
+    return ws.store.revoke_api_key(_key_id(key_id), actor=actor or ws.settings.user)
+
+
+def _key_id(text: str) -> str:
+    """The id in ``text`` (an id or a whole key), else NotFoundError quoting a prefix only."""
+    parsed = parse_key(text)
+    if parsed is not None:
+        return parsed[0]
+    if not isinstance(text, str):
+        raise bad_parameter("key_id", "revoke_key()", "a key id (12 hex digits)", type(text))
+    if _KEY_ID.fullmatch(text):
+        return text
+    shown = text[:_SHOWN_CHARS] + ("…" if len(text) > _SHOWN_CHARS else "")
+    raise NotFoundError(
+        f"API key '{shown}' does not exist. List keys with: mlcycle keys list (an id is 12 "
+        "hex digits; a whole key mlc_<id>_<secret> is accepted too)."
+    )

@@ -35,6 +35,17 @@ def check_experiment_name(name: str) -> str:
     return name
 
 
+def slug(text: str, fallback: str, *, max_length: int = 100) -> str:
+    """``text`` made one safe file name: each run of characters other than letters, digits,
+    '.', '_' and '-' becomes '-', and none of '.', '_', '-' leads or trails (so never '..').
+
+    >>> slug("../../etc/x", "model"), slug("churn 2024", "model"), slug("//", "model")
+    ('etc-x', 'churn-2024', 'model')
+    """
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-._")
+    return cleaned[:max_length].rstrip("-._") or fallback
+
+
 def check_key(key: str, what: str) -> str:
     if not isinstance(key, str) or not key or len(key) > _KEY_MAX or "\x00" in key:
         raise InvalidNameError(

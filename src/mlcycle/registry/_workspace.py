@@ -15,9 +15,10 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
-from mlcycle.config import Settings, get_settings
+from mlcycle.config import Settings, get_settings, redact_url
 from mlcycle.exceptions import ConfigError
 from mlcycle.registry._artifacts import ArtifactStore
+from mlcycle.registry._names import slug
 from mlcycle.registry._store import BACKENDS, Store, store_class
 
 __all__ = ["Workspace", "get_workspace", "reset_workspace"]
@@ -51,7 +52,7 @@ class Workspace:
             scheme = make_url(url).get_backend_name()
         except ArgumentError as exc:
             raise ConfigError(
-                f"MLCYCLE_DB_URL {url!r} is malformed. Expected e.g. "
+                f"MLCYCLE_DB_URL '{redact_url(url)}' is malformed. Expected e.g. "
                 "postgresql+psycopg://user@host/db or sqlite:///path/mlcycle.db."
             ) from exc
         if scheme not in BACKENDS:
@@ -68,6 +69,21 @@ class Workspace:
         if self.settings.artifacts is None:
             self.ensure_home()
         return ArtifactStore(self.settings.artifacts_url)
+
+    def report_folder(self, label: str) -> Path:
+        """The folder ``reports/<label>`` in the workspace, created, ``label`` made a safe
+        file name first: labels come from model names, file stems and column names, and a
+        column may well be called ``../../x``. ConfigError if the folder resolves elsewhere
+        (a symbolic link planted there)."""
+        reports = self.settings.home / "reports"
+        folder = reports / slug(label, "report")
+        if not folder.resolve().is_relative_to(reports.resolve()):
+            raise ConfigError(
+                f"The report folder {folder} leads outside {reports} (a symbolic link?). "
+                "Remove it and run again."
+            )
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
 
     @property
     def cache_dir(self) -> Path:

@@ -37,12 +37,10 @@ class JobResult:
 
 def default_model_name(data: Any) -> str:
     """A model name from a data file's stem (``data/churn 2024.csv`` → ``churn-2024``)."""
-    import re
+    from mlcycle.registry import slug
 
     if isinstance(data, str | os.PathLike):
-        stem = Path(data).stem
-        cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-._") or "model"
-        return cleaned[:100]
+        return slug(Path(data).stem, "model")
     raise BadParameterError("run_job() needs name= when the data is a DataFrame, not a file.")
 
 
@@ -81,7 +79,7 @@ def run_job(
     console.print("[bold]1/4 profile[/]")
     seed, task = int(train_options.get("seed", 0)), train_options.get("task")
     table = TrainTable.inspect(frame, target, task=task, seed=seed)
-    folder = get_workspace().settings.home / "reports" / f"{model_name}-profile"
+    folder = get_workspace().report_folder(f"{model_name}-profile")
     table.profile.save(folder)
     profile_path = folder / "profile.html"
     for warning in table.profile.warnings[:10]:

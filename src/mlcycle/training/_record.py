@@ -312,10 +312,8 @@ def _save_card(html: str, plan: TrainPlan, result: TrainResult, parent: Any) -> 
     """Write the model card under the workspace's reports and log it with the run."""
     from mlcycle.registry import get_workspace
 
-    name = plan.name or result.target
-    folder = get_workspace().settings.home / "reports" / f"{name}-{parent.id[:12]}"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "model_card.html"
+    name = plan.name or result.target  # a target column's name can hold '/' and '..'
+    path = get_workspace().report_folder(f"{name}-{parent.id[:12]}") / "model_card.html"
     path.write_text(html.replace("{{version}}", "unregistered"), encoding="utf-8")
     parent.log_artifact(path, "model_card.html")
     return path
