@@ -358,8 +358,8 @@ class Gate:
             # slowly must not hold a place that others need (finding 6); the connection
             # guard's body deadline ends one that takes too long.
             body = None if refusal is not None else await _read_body(receive, state.config)
-        except RequestError as error:
-            refusal = error
+        except RequestError as refused:
+            refusal = refused
         if refusal is not None:
             await _send_error(send_wrapped, refusal, request_id)
         elif body is None:
