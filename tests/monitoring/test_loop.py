@@ -57,8 +57,13 @@ def _serve_traffic(name: str, frame: pd.DataFrame) -> None:
 
     from mlcycle.serving import build_config
 
+    _, key = mlcycle.registry.create_key("predict")  # feedback needs a key even on loopback
     config = build_config([f"{name}@production"], port=free_port(), access_log=False)
-    with LiveServer(config) as server, httpx.Client(base_url=server.url, timeout=60) as client:
+    headers = {"authorization": f"Bearer {key}"}
+    with (
+        LiveServer(config) as server,
+        httpx.Client(base_url=server.url, timeout=60, headers=headers) as client,
+    ):
         for start in range(0, len(frame), 100):
             part = frame.iloc[start : start + 100]
             records = part.drop(columns="churned").to_dict(orient="records")

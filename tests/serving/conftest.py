@@ -21,6 +21,7 @@ import uvicorn
 import mlcycle
 from mlcycle.schema import Schema
 from mlcycle.serving import build_config, create_app
+from mlcycle.serving._server import uvicorn_options
 
 FEATURES = [f"f{i}" for i in range(8)]
 
@@ -80,22 +81,14 @@ def record(row: int = 0, seed: int = 0) -> dict[str, float]:
 
 
 class LiveServer:
-    """A real uvicorn server on a free loopback port, run in a thread of this process."""
+    """A real uvicorn server on a free loopback port, run in a thread of this process, with
+    the settings and connection guard that ``mlcycle serve`` gives uvicorn."""
 
     def __init__(self, config: Any) -> None:
         self.config = config
         self.app = create_app(config)
-        self.server = uvicorn.Server(
-            uvicorn.Config(
-                self.app,
-                host="127.0.0.1",
-                port=config.port,
-                log_level="warning",
-                access_log=False,
-                loop="asyncio",
-                lifespan="on",
-            )
-        )
+        options = {**uvicorn_options(config), "log_level": "warning", "loop": "asyncio"}
+        self.server = uvicorn.Server(uvicorn.Config(self.app, lifespan="on", **options))
         self.url = f"http://127.0.0.1:{config.port}"
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

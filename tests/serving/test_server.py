@@ -118,8 +118,9 @@ def test_nan_and_infinity_literals_are_named_not_a_parse_failure(live) -> None:
             )
             for raw in (nan, inf)
         ]
-        garbage = client.post("/v1/models/bench/predict", content=b"{not json")
-        empty = client.post("/v1/models/bench/predict", content=b"")
+        as_json = {"content-type": "application/json"}
+        garbage = client.post("/v1/models/bench/predict", content=b"{not json", headers=as_json)
+        empty = client.post("/v1/models/bench/predict", content=b"", headers=as_json)
     assert [a.status_code for a in answers] == [422, 422]
     assert answers[0].json()["details"][0] == {
         "row": 0, "column": "f2", "code": "missing_value",
@@ -141,6 +142,7 @@ def test_oversize_bodies_and_row_counts_are_refused_with_413(live) -> None:
         streamed = client.post(
             "/v1/models/bench/predict",
             content=iter([json.dumps(big).encode()[i : i + 8192] for i in range(0, 300_000, 8192)]),
+            headers={"content-type": "application/json"},
         )
     assert too_big.status_code == 413 and "larger than the limit" in too_big.json()["error"]
     assert streamed.status_code == 413  # chunked, no Content-Length: counted while read
@@ -191,8 +193,9 @@ def test_listings_health_and_metrics(live) -> None:
 
 def test_predictions_and_feedback_reach_the_columnar_logs(live, clean_env: Path) -> None:
     register_lgbm()
+    _, key = mlcycle.registry.create_key("predict")  # feedback needs a key even on loopback
     server = live(["bench@production"])
-    with server.client() as client:
+    with server.client(authorization=f"Bearer {key}") as client:
         answer = client.post("/v1/models/bench/predict", json={"records": [record(0), record(1)]})
         ids = answer.json()["prediction_ids"]
         accepted = client.post(

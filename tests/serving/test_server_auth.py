@@ -105,7 +105,7 @@ def test_admin_actions_are_written_to_the_audit_log(live) -> None:
     admin_key, admin = create_key("admin")
     server = live(["bench@production"], auth=True)
     answer = httpx.post(
-        f"{server.url}/v1/admin/reload", headers={"authorization": f"Bearer {admin}"}
+        f"{server.url}/v1/admin/reload", json={}, headers={"authorization": f"Bearer {admin}"}
     )
     assert answer.status_code == 200 and answer.json()["models"] == {"bench": {"production": 1}}
     events = get_workspace().store.audit_events(entity_type="server")

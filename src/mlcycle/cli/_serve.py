@@ -70,6 +70,31 @@ def serve(
     max_body_mb: Annotated[
         float, typer.Option("--max-body-mb", help="Largest request body accepted (413 beyond).")
     ] = 16.0,
+    header_timeout: Annotated[
+        float,
+        typer.Option("--header-timeout", help="Seconds a request's headers may take (408)."),
+    ] = 10.0,
+    body_timeout: Annotated[
+        float, typer.Option("--body-timeout", help="Seconds a request's body may take (408).")
+    ] = 30.0,
+    max_connections: Annotated[
+        int, typer.Option("--max-connections", help="Open connections per worker, all clients.")
+    ] = 1000,
+    max_connections_per_client: Annotated[
+        int,
+        typer.Option(
+            "--max-connections-per-client",
+            help="Open connections per client address (behind a proxy, the proxy is one).",
+        ),
+    ] = 128,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allowed-host",
+            help="A Host name the server answers to (repeat; default: the loopback names, or "
+            "any name beyond loopback).",
+        ),
+    ] = None,
 ) -> None:
     """Serve models over HTTP (FastAPI on uvicorn): predict, explain, feedback, metrics.
 
@@ -94,6 +119,11 @@ def serve(
         max_wait_ms=max_wait_ms,
         request_timeout=timeout,
         max_body_bytes=int(max_body_mb * 1024 * 1024),
+        header_timeout=header_timeout,
+        body_timeout=body_timeout,
+        max_connections=max_connections,
+        max_connections_per_client=max_connections_per_client,
+        allowed_hosts=allowed_host or None,
     )
     auth_note = "API keys required" if config.auth else "no auth (loopback only)"
     err.print(

@@ -3,8 +3,11 @@
 Built on FastAPI for routing and the OpenAPI document, with the hot path kept lean: bodies
 are read and parsed once with orjson, checked by a compiled schema, scored in
 micro-batches and answered with orjson. Every request goes through one pure-ASGI layer
-that gives it an id, refuses oversize bodies before they are read, checks the API key,
-counts it in Prometheus and writes one JSON access-log line.
+that gives it an id, checks its ``Host`` and (on a POST) that the body is JSON, refuses
+oversize bodies before they are read, checks the API key (always for feedback and admin
+routes), reads the body before counting the request in flight, counts it in Prometheus
+and writes one JSON access-log line. Below it, the connection guard (``_guard.py``) puts
+deadlines on reading a request and caps the connections a client may hold.
 
 A background thread follows each served alias: when ``mlcycle promote`` or ``rollback``
 moves it, the new version is loaded beside the old one and swapped in; requests already
@@ -36,7 +39,7 @@ from mlcycle.predlog import PRIMARY
 from mlcycle.serving import _handlers as handlers
 from mlcycle.serving import _openapi as api
 from mlcycle.serving._batcher import MicroBatcher
-from mlcycle.serving._config import ServeConfig
+from mlcycle.serving._config import ServeConfig, is_loopback
 from mlcycle.serving._input import RequestError
 from mlcycle.serving._metrics import CONTENT_TYPE_LATEST, ServerMetrics
 from mlcycle.serving._model import ServedModel, load_served_model
@@ -251,10 +254,10 @@ class ServerState:
             self.refusal_log.start()
         self.feedback_log = FeedbackLog(feedback_root(home))
         self.feedback_log.start()
-        if self.config.auth:
-            from mlcycle.serving._auth import KeyVerifier
+        from mlcycle.serving._auth import KeyVerifier
 
-            self.verifier = KeyVerifier(self.workspace)
+        # Built even without auth: feedback and admin routes always need a key (finding 7).
+        self.verifier = KeyVerifier(self.workspace)
         for slot in self.slots.values():
             slot.batcher.start()
         self._watcher = threading.Thread(target=self._watch, name="mlcycle-watch", daemon=True)
@@ -320,6 +323,7 @@ class Gate:
     def __init__(self, app: Any, state: ServerState) -> None:
         self.app = app
         self.state = state
+        self.hosts = HostCheck.of(state.config)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -328,9 +332,15 @@ class Gate:
         started = time.perf_counter()
         state = self.state
         headers = dict(scope["headers"])
+        # Ids are the server's own, so that two clients never share a prediction id; the
+        # client's X-Request-Id is kept beside it for correlation (issue 14, finding 8).
+        request_id = os.urandom(12).hex()
         given = headers.get(b"x-request-id", b"").decode("latin-1")
-        request_id = given if 0 < len(given) <= 64 and given.isascii() else os.urandom(8).hex()
-        scope["mlcycle"] = info = {"request_id": request_id, "model": "", "version": "", "rows": 0}
+        correlation = given if 0 < len(given) <= 64 and given.isprintable() else None
+        scope["mlcycle"] = info = {
+            "request_id": request_id, "correlation_id": correlation, "model": "", "version": "",
+            "rows": 0,
+        }  # fmt: skip
         status_box = [500]  # until the response starts
 
         async def send_wrapped(message: dict[str, Any]) -> None:
@@ -343,9 +353,20 @@ class Gate:
             await send(message)
 
         method, path = scope["method"], scope["path"]
-        refusal = await self._refuse(method, path, headers, info)
+        try:
+            refusal = self._check_request(method, path, headers, scope)
+            if refusal is None:
+                refusal = await self._check_key(method, path, headers, info)
+            # The body is read before the request counts as in flight: a client sending it
+            # slowly must not hold a place that others need (finding 6); the connection
+            # guard's body deadline ends one that takes too long.
+            body = None if refusal is not None else await _read_body(receive, state.config)
+        except RequestError as refused:
+            refusal = refused
         if refusal is not None:
             await _send_error(send_wrapped, refusal, request_id)
+        elif body is None:
+            status_box[0] = 408  # the body never came in full: cut off, or the client left
         elif state.in_flight >= state.config.max_in_flight:
             error = RequestError(
                 429, "Too many requests in flight; retry shortly.", headers={"Retry-After": "1"}
@@ -353,16 +374,13 @@ class Gate:
             await _send_error(send_wrapped, error, request_id)
         else:
             state.in_flight += 1
-            limited = _limited(receive, state.config.max_body_bytes)
+            replay = _replay(body, receive)
             try:
                 name = _fast_lane(method, path)
                 if name is not None and name in state.routes:
-                    await _answer_predict(state, name, scope, limited, send_wrapped)
+                    await _answer_predict(state, name, scope, replay, send_wrapped)
                 else:
-                    await self.app(scope, limited, send_wrapped)
-            except _TooLarge as error:  # a route that reads its body outside our handlers
-                if status_box[0] == 500:  # nothing sent yet
-                    await _send_error(send_wrapped, error, request_id)
+                    await self.app(scope, replay, send_wrapped)
             finally:
                 state.in_flight -= 1
         seconds = time.perf_counter() - started
@@ -374,6 +392,7 @@ class Gate:
                 orjson.dumps({
                     "ts": time.time(),
                     "request_id": request_id,
+                    "correlation_id": correlation,
                     "method": method,
                     "path": path,
                     "status": status,
@@ -385,16 +404,35 @@ class Gate:
                 }).decode()
             )  # fmt: skip
 
-    async def _refuse(
-        self, method: str, path: str, headers: dict[bytes, bytes], info: dict[str, Any]
+    def _check_request(
+        self, method: str, path: str, headers: dict[bytes, bytes], scope: dict[str, Any]
     ) -> RequestError | None:
+        """The checks that need no key: Host, body size and, on a POST, a JSON body."""
+        if path not in _OPEN:  # health checks tell a rebinding page nothing worth reading
+            refusal = self.hosts.refusal(headers.get(b"host"), scope.get("server"))
+            if refusal is not None:
+                return refusal
         length = headers.get(b"content-length")
         limit = self.state.config.max_body_bytes
         if length is not None and length.isdigit() and int(length) > limit:
             return _too_large(limit)
+        if method == "POST":
+            # A web page can POST text/plain or a form to any address without a preflight,
+            # never JSON: requiring it keeps other sites off these routes (finding 7).
+            given = headers.get(b"content-type", b"")
+            if given.split(b";")[0].strip().lower() != _JSON.encode():
+                shown = given.decode("latin-1")[:60] or "none"
+                return RequestError(
+                    415, f"Send the body as JSON, with 'Content-Type: {_JSON}' (got {shown})."
+                )
+        return None
+
+    async def _check_key(
+        self, method: str, path: str, headers: dict[bytes, bytes], info: dict[str, Any]
+    ) -> RequestError | None:
         verifier = self.state.verifier
         needed = _needed_role(method, path)
-        if verifier is None or needed is None:
+        if needed is None or not (self.state.config.auth or _always_keyed(path)):
             return None
         from mlcycle.registry import parse_key, role_allows
 
@@ -404,9 +442,17 @@ class Gate:
         if not decided:  # a key not seen before: one scrypt, off the event loop
             role = await asyncio.to_thread(verifier.check, credentials)
         if role is None:
-            say = "A valid API key is required: send 'Authorization: Bearer <key>'."
             if raw:
                 say = "The API key is not valid (unknown, malformed or revoked)."
+            elif self.state.config.auth:
+                say = "A valid API key is required: send 'Authorization: Bearer <key>'."
+            else:
+                say = (
+                    "Feedback and admin routes need an API key even on loopback, so that web "
+                    "pages and other programs cannot write labels or reload models: create one "
+                    f"with 'mlcycle keys create --role {needed}' and send "
+                    "'Authorization: Bearer <key>'."
+                )
             return RequestError(401, say, headers={"WWW-Authenticate": "Bearer"})
         parsed = parse_key(credentials.split()[-1]) if credentials else None
         info["actor"] = f"api-key:{parsed[0]}" if parsed else "api-key"
@@ -415,6 +461,64 @@ class Gate:
                 403, f"This key's role '{role}' may not do this; it needs '{needed}'."
             )
         return None
+
+
+def _always_keyed(path: str) -> bool:
+    """Routes that change something need a key even on an open loopback server; there only
+    predictions, explanations and reading are free of keys (finding 7)."""
+    return path.startswith("/v1/admin") or _route_name(path) == "feedback"
+
+
+@dataclass(frozen=True)
+class HostCheck:
+    """Which ``Host`` headers the server answers to, against DNS rebinding (finding 7): a
+    page whose name is made to point at 127.0.0.1 could otherwise read the answers.
+
+    ``allowed_hosts`` names are accepted on any port. Without them, a loopback server
+    accepts localhost, 127.0.0.1 and [::1] with the port it is bound to; a server beyond
+    loopback accepts any name (it requires keys).
+    """
+
+    names: frozenset[str]
+    loopback: bool
+    anything: bool
+
+    @classmethod
+    def of(cls, config: ServeConfig) -> HostCheck:
+        names = frozenset(h.lower() for h in config.allowed_hosts or [])
+        loopback = is_loopback(config.host)
+        return cls(names, loopback, not loopback and config.allowed_hosts is None)
+
+    def refusal(self, given: bytes | None, server: tuple[str, int] | None) -> RequestError | None:
+        if self.anything:
+            return None
+        value = (given or b"").decode("latin-1").strip().lower()
+        name, port = _split_host(value)
+        port_bound = str(server[1]) if server else ""
+        if name in self.names:
+            return None
+        if self.loopback and name in _LOOPBACK_NAMES and (port or "80") == (port_bound or "80"):
+            return None
+        accepted = sorted(self.names)
+        if self.loopback:
+            accepted += [f"{n}:{port_bound}" for n in sorted(_LOOPBACK_NAMES)]
+        return RequestError(
+            400, f"This server does not answer to the Host {value[:100] or '(none)'!r}; it "
+            f"answers to {', '.join(accepted)}. Name more with allowed_hosts "
+            "(mlcycle serve --allowed-host NAME).",
+        )  # fmt: skip
+
+
+_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]"})
+
+
+def _split_host(value: str) -> tuple[str, str]:
+    """``"[::1]:8000"`` → ``("[::1]", "8000")``; ``"example.com"`` → ``("example.com", "")``."""
+    if value.startswith("["):
+        name, _, rest = value.partition("]")
+        return name + "]", rest[1:] if rest.startswith(":") else rest
+    name, _, port = value.partition(":")
+    return name, port
 
 
 def _quiet_gc() -> None:
@@ -450,27 +554,41 @@ async def _answer_predict(
     await response(scope, receive, send)
 
 
-class _TooLarge(RequestError):
-    """Raised while a body is read, so the route answers 413 like any refused request."""
-
-
 def _too_large(limit: int) -> RequestError:
-    return _TooLarge(413, f"The request body is larger than the limit of {limit:,} bytes.")
+    return RequestError(413, f"The request body is larger than the limit of {limit:,} bytes.")
 
 
-def _limited(receive: Any, limit: int) -> Callable[[], Awaitable[dict[str, Any]]]:
+async def _read_body(receive: Any, config: ServeConfig) -> bytes | None:
+    """The whole body (413 past the limit), or None when the client left or was cut off."""
+    limit = config.max_body_bytes
+    chunks: list[bytes] = []
     seen = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunk = message.get("body", b"")
+        seen += len(chunk)
+        if seen > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
-    async def wrapped() -> dict[str, Any]:
-        nonlocal seen
-        message: dict[str, Any] = await receive()
-        if message["type"] == "http.request":
-            seen += len(message.get("body", b""))
-            if seen > limit:
-                raise _too_large(limit)
-        return message
 
-    return wrapped
+def _replay(body: bytes, receive: Any) -> Callable[[], Awaitable[dict[str, Any]]]:
+    """A receive that gives the body already read, then what the connection says next."""
+    given = False
+
+    async def replay() -> dict[str, Any]:
+        nonlocal given
+        if given:
+            message: dict[str, Any] = await receive()
+            return message
+        given = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
 
 
 async def _send_error(send: Any, error: RequestError, request_id: str) -> None:

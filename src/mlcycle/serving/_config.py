@@ -62,6 +62,15 @@ class ServeConfig(BaseModel):
     access_log: bool = True
     poll_interval: float = Field(1.0, gt=0)
     drain_seconds: float = Field(30.0, gt=0)
+    # Slow senders (issue 14, finding 6): a request's headers and its body must each arrive
+    # within these seconds (408 otherwise); connections beyond the caps are refused at once.
+    header_timeout: float = Field(10.0, gt=0)
+    body_timeout: float = Field(30.0, gt=0)
+    max_connections: int = Field(1000, ge=1)
+    max_connections_per_client: int = Field(128, ge=1)
+    # Host names the server answers to (DNS rebinding, finding 7). None: on loopback,
+    # localhost, 127.0.0.1 and [::1] with the bound port; beyond loopback, any (keys guard it).
+    allowed_hosts: list[str] | None = None
 
     @field_validator("engine")
     @classmethod

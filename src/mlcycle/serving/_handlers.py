@@ -104,6 +104,7 @@ async def predict(state: ServerState, name: str, request: Request) -> Response:
         "version": model.version,
         "alias": slot.target,
         "request_id": request_id,
+        "correlation_id": info["correlation_id"],
         "prediction_ids": ids,
         "predictions": outputs.predictions.tolist(),
     }

@@ -32,8 +32,10 @@ _ERROR_SCHEMA = {
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     say = {
-        400: "Not JSON", 401: "No valid API key", 403: "The key's role may not do this",
+        400: "Not JSON, or a Host the server does not answer to", 401: "No valid API key",
+        403: "The key's role may not do this",
         404: "Unknown model", 405: "Method not allowed", 413: "Body or row count over the limit",
+        415: "The body is not sent as application/json",
         422: "The input does not match the schema", 429: "Too many requests in flight",
         500: "Internal error", 503: "Overloaded or loading", 504: "Timed out",
     }  # fmt: skip
@@ -44,20 +46,20 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 _COMMON = (401, 403, 429)
 PREDICT_RESPONSES = {
     200: {"description": "Predictions, with class probabilities for classifiers"},
-    **_errors(400, *_COMMON, 404, 413, 422, 503, 504),
+    **_errors(400, *_COMMON, 404, 413, 415, 422, 503, 504),
 }
 EXPLAIN_RESPONSES = {
     200: {"description": "Per-row contributions"},
-    **_errors(400, *_COMMON, 404, 413, 422, 503, 504),
+    **_errors(400, *_COMMON, 404, 413, 415, 422, 503, 504),
 }
 FEEDBACK_RESPONSES = {
     200: {"description": "Accepted"},
-    **_errors(400, *_COMMON, 404, 413, 422, 503),
+    **_errors(400, *_COMMON, 404, 413, 415, 422, 503),
 }
 HEALTH_RESPONSES: dict[int | str, dict[str, Any]] = {503: {"description": "Not ready"}}
 READ_RESPONSES = _errors(*_COMMON)
 MODEL_RESPONSES = _errors(*_COMMON, 404)
-ADMIN_RESPONSES = _errors(*_COMMON)
+ADMIN_RESPONSES = _errors(*_COMMON, 415)
 FEEDBACK_BODY = {
     "required": True,
     "content": {
@@ -167,10 +169,15 @@ def document(app: FastAPI, state: ServerState) -> dict[str, Any]:
     document = get_openapi(
         title=app.title, version=app.version, description=app.description, routes=app.routes
     )
+    document.setdefault("components", {})["securitySchemes"] = {
+        "bearer": {"type": "http", "scheme": "bearer"}
+    }
     if state.config.auth:
-        document.setdefault("components", {})["securitySchemes"] = {
-            "bearer": {"type": "http", "scheme": "bearer"}
-        }
         document["security"] = [{"bearer": []}]
+    else:  # feedback and admin routes need a key even on an open loopback server
+        for path, operations in document.get("paths", {}).items():
+            if path.startswith("/v1/admin") or path.endswith("/feedback"):
+                for operation in operations.values():
+                    operation["security"] = [{"bearer": []}]
     app.state.openapi_cache = (versions, document)
     return document

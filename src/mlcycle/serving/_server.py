@@ -9,6 +9,7 @@ requests finish (up to ``drain_seconds``), then writes the prediction log.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -18,7 +19,7 @@ from typing import Any
 from mlcycle.exceptions import BundleError, ConfigError
 from mlcycle.serving._config import ServeConfig, build_config, is_loopback
 
-__all__ = ["app_from_env", "prepare", "run_server", "serve"]
+__all__ = ["app_from_env", "check_exposure", "prepare", "run_server", "serve", "uvicorn_options"]
 
 CONFIG_ENV = "MLCYCLE_SERVE_CONFIG"
 logger = logging.getLogger("mlcycle.serve")
@@ -40,27 +41,14 @@ def prepare(
     from mlcycle.registry import get_workspace, load_model
 
     refs = [models] if isinstance(models, str) else list(models)
-    loopback = is_loopback(host)
     if auth is None:
-        auth = not loopback
-    if not auth and not loopback:
-        raise ConfigError(
-            f"Refusing to serve on {host} without API keys: anyone who can reach it could use "
-            "the models. Drop --no-auth (keys are then required), or bind to 127.0.0.1."
-        )
+        auth = not is_loopback(host)
+    ws = workspace or get_workspace()
+    check_exposure(host, auth, ws)
     config = build_config(
         refs, routes=routes, shadows=shadows, host=host, port=port, workers=workers,
         auth=auth, **settings,
     )  # fmt: skip
-    ws = workspace or get_workspace()
-    if auth:
-        from mlcycle.registry import list_keys
-
-        if not [k for k in list_keys(workspace=ws) if k.revoked_at is None]:
-            raise ConfigError(
-                "Auth is on but there is no API key to accept; create one first: "
-                "mlcycle keys create --role predict."
-            )
     for name, route in config.models.items():
         for target in route.targets:
             ref = _ref(name, target)
@@ -71,6 +59,24 @@ def prepare(
                     "Register it with schema=Schema.from_dataframe(X)."
                 )
     return config
+
+
+def check_exposure(host: str, auth: bool, workspace: Any = None) -> None:
+    """Refuse a server that would be open beyond loopback, or that requires keys with none
+    to accept: :func:`prepare` and :func:`run_server` both ask this, so a configuration built
+    by hand cannot skip it."""
+    from mlcycle.registry import list_keys
+
+    if not auth and not is_loopback(host):
+        raise ConfigError(
+            f"Refusing to serve on {host} without API keys: anyone who can reach it could use "
+            "the models. Drop --no-auth (keys are then required), or bind to 127.0.0.1."
+        )
+    if auth and all(k.revoked_at is not None for k in list_keys(workspace=workspace)):
+        raise ConfigError(
+            "Auth is on but there is no API key to accept; create one first: "
+            "mlcycle keys create --role predict."
+        )
 
 
 def _ref(name: str, target: str) -> str:
@@ -114,20 +120,12 @@ def _configure_logging(config: ServeConfig) -> None:
 
 
 def run_server(config: ServeConfig) -> None:
-    """Run uvicorn with ``config`` (already checked by :func:`prepare`)."""
+    """Run uvicorn with ``config``, refusing it as :func:`prepare` does when it is unsafe."""
     import uvicorn
 
+    check_exposure(config.host, config.auth)
     _configure_logging(config)
-    common: dict[str, Any] = {
-        "host": config.host,
-        "port": config.port,
-        "loop": _loop(),
-        "http": _http(),
-        "access_log": False,
-        "timeout_graceful_shutdown": int(config.drain_seconds),
-        "log_level": "info",
-        "server_header": False,
-    }
+    common = uvicorn_options(config)
     if config.workers == 1:
         from mlcycle.serving._app import create_app
 
@@ -139,6 +137,26 @@ def run_server(config: ServeConfig) -> None:
         uvicorn.run(
             "mlcycle.serving._server:app_from_env", factory=True, workers=config.workers, **common
         )
+
+
+def uvicorn_options(config: ServeConfig) -> dict[str, Any]:
+    """uvicorn's settings for ``config``: uvloop where installed, and httptools behind the
+    connection guard (read deadlines, connection caps: :mod:`mlcycle.serving._guard`)."""
+    from mlcycle.serving._guard import ConnectionGuard, GuardedProtocol
+
+    # A partial, not a class made on the fly, so that it pickles to the worker processes;
+    # each worker then counts its own connections.
+    protocol: Any = functools.partial(GuardedProtocol, guard=ConnectionGuard.of(config))
+    return {
+        "host": config.host,
+        "port": config.port,
+        "loop": _loop(),
+        "http": protocol,
+        "access_log": False,
+        "timeout_graceful_shutdown": int(config.drain_seconds),
+        "log_level": "info",
+        "server_header": False,
+    }
 
 
 def app_from_env() -> Any:
@@ -159,11 +177,3 @@ def _loop() -> str:
     except ImportError:
         return "asyncio"
     return "uvloop"
-
-
-def _http() -> str:
-    try:
-        import httptools  # noqa: F401
-    except ImportError:
-        return "h11"
-    return "httptools"
