@@ -146,6 +146,7 @@ def _tree_blocks(
     """Each tree's key=value lines, split as LightGBM splits them: by ``tree_sizes`` when
     the header has it (byte offsets, read in parallel: a wrong one aborts the process),
     else at each ``Tree=`` line. A tree's lines end at its first blank line."""
+    segments: list[list[str]]
     if sizes is None:
         starts = [i for i, ln in enumerate(lines) if ln.startswith("Tree=")]
         stop = next((i for i, ln in enumerate(lines) if ln == "end of trees"), len(lines))
@@ -156,14 +157,14 @@ def _tree_blocks(
         segments = []
         for size in sizes.split():
             length = _int(size, what, "tree_sizes")
-            segment = raw[offset : offset + length]
-            if not segment.startswith(b"Tree="):
+            chunk = raw[offset : offset + length]
+            if not chunk.startswith(b"Tree="):
                 raise _malformed(what, f"tree_sizes does not match tree {len(segments)}")
-            segments.append(segment.decode("utf-8", "replace").split("\n"))
+            segments.append(chunk.decode("utf-8", "replace").split("\n"))
             offset += length
         if not raw[offset:].lstrip(b"\n").startswith(b"end of trees"):
             raise _malformed(what, "tree_sizes does not add up to the trees in the file")
-    blocks = []
+    blocks: list[list[str]] = []
     for segment in segments:
         body = segment[1:]
         end = body.index("") if "" in body else len(body)
