@@ -54,9 +54,7 @@ def probe_bundle(
 
 def run_probe(command: list[str], timeout: float) -> str | None:
     """Run one probe ``command``: None when it printed ``{"ok": true}`` last and exited 0."""
-    import mlcycle
-
-    source = str(Path(mlcycle.__file__).resolve().parents[1])  # this very mlcycle
+    source = str(Path(__file__).resolve().parents[2])  # the folder holding this mlcycle
     path = os.pathsep.join(p for p in (source, os.environ.get("PYTHONPATH")) if p)
     env = {**os.environ, "PYTHONPATH": path}
     try:
