@@ -199,9 +199,14 @@ def test_a_crafted_xgboost_model_is_refused_without_a_crash(case: str, tmp_path:
 
 # -- scikit-learn trees and boosters inside skops --------------------------------------------
 
+_HGB = "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"
+
+
+_TREES = {"sklearn.tree._tree.Tree", _HGB}
+
 
 def _tree_nodes(files: dict[str, bytes]) -> list[str]:
-    """The .npy file names of every sklearn Tree's ``nodes`` array in a skops archive."""
+    """The .npy file names of every tree's ``nodes`` array in a skops archive."""
     found: list[str] = []
     stack: list[Any] = [json.loads(files["schema.json"])]
     while stack:
@@ -209,7 +214,7 @@ def _tree_nodes(files: dict[str, bytes]) -> list[str]:
         if isinstance(node, list):
             stack.extend(node)
         elif isinstance(node, dict):
-            if node.get("__class__") == "Tree" and node.get("__module__") == "sklearn.tree._tree":
+            if f"{node.get('__module__')}.{node.get('__class__')}" in _TREES:
                 found.append(node["content"]["content"]["nodes"]["file"])
             stack.extend(node.values())
     return found
@@ -233,14 +238,22 @@ SKLEARN_CASES = {
     "tree node_count mismatch": ("tree", _drop_last_node, "disagrees with its arrays"),
     "forest child out of range": ("forest", _edit_nodes("right_child", 10**6), "right_child"),
     "forest feature 2e9": ("forest", _edit_nodes("feature", 2_000_000_000), "feature 2000000000"),
+    "histogram boosting child out of range": ("hgb", _edit_nodes("left", 10**6), "left of node 0"),
+    "histogram boosting feature 2e9": (
+        "hgb",
+        _edit_nodes("feature_idx", 2_000_000_000),
+        "feature_idx 2000000000",
+    ),
 }
 
 
 def _sklearn(kind: str) -> tuple[Any, pd.DataFrame]:
-    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
     from sklearn.tree import DecisionTreeClassifier
 
     X, y = example_table("binary")
+    if kind == "hgb":
+        return HistGradientBoostingClassifier(max_iter=5, random_state=0).fit(X, y), X
     if kind == "tree":
         return DecisionTreeClassifier(random_state=0).fit(X, y), X
     return RandomForestClassifier(n_estimators=5, random_state=0).fit(X, y), X
