@@ -9,19 +9,17 @@ with shape ``()`` calls it while loading. The manifest and hashes are valid.
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
+from tests.flavours.crafting import rewrite, zip_members, zipped
 
 import mlcycle
-from mlcycle.bundle import MANIFEST_NAME, read_bundle, write_bundle
+from mlcycle.bundle import read_bundle, write_bundle
 from mlcycle.exceptions import BundleError
 from mlcycle.flavours import load_skops
 
@@ -59,25 +57,13 @@ def gadget(source: str) -> dict[str, Any]:
 
 def planted(data: bytes, node: dict[str, Any]) -> bytes:
     """The skops file ``data`` with ``node`` added as the attribute ``gadget_``."""
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        files = {name: archive.read(name) for name in archive.namelist()}
+    files = zip_members(data)
     schema = json.loads(files["schema.json"])
     attrs = schema["content"]
     attrs["content"]["gadget_"] = node
     attrs["key_types"]["content"].append(_node("TypeNode", "builtins", "str"))
     files["schema.json"] = json.dumps(schema).encode()
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name, body in files.items():
-            archive.writestr(name, body)
-    return out.getvalue()
-
-
-def _rehash(bundle: Path, rel: str) -> None:
-    manifest = json.loads((bundle / MANIFEST_NAME).read_bytes())
-    data = (bundle / rel).read_bytes()
-    manifest["files"][rel] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
-    (bundle / MANIFEST_NAME).write_text(json.dumps(manifest))
+    return zipped(files)
 
 
 @pytest.fixture
@@ -92,8 +78,7 @@ def crafted(tmp_path: Path) -> tuple[Path, Path, Any]:
     source = f"__import__('pathlib').Path({str(marker)!r}).write_text('x')"
     for rel in ("model/model.skops", "extra/anomaly.skops"):
         model_bytes = (bundle / "model/model.skops").read_bytes()
-        (bundle / rel).write_bytes(planted(model_bytes, gadget(source)))
-        _rehash(bundle, rel)
+        rewrite(bundle, rel, planted(model_bytes, gadget(source)))
     return bundle, marker, X
 
 

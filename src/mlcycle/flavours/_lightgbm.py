@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from mlcycle.exceptions import BundleError, require
 from mlcycle.flavours._base import canonical_json, example_table
 from mlcycle.flavours._native import BoosterFlavour, NativeModel, booster_of, wrapper_meta
+from mlcycle.flavours._trees import check_lightgbm_text
 
 if TYPE_CHECKING:
     import numpy as np
@@ -28,6 +29,9 @@ class LightGBMFlavour(BoosterFlavour):
 
     def native(self, data: bytes, meta: dict[str, Any]) -> NativeModel:
         return _LightGBMModel(data, meta)
+
+    def check(self, data: bytes) -> None:
+        check_lightgbm_text(data.decode("utf-8"))
 
     def example(self, task: str) -> tuple[Any, Any]:
         lgb: Any = require("lightgbm", "lightgbm")

@@ -46,10 +46,17 @@ class BoosterFlavour(Flavour):
     def native(self, data: bytes, meta: dict[str, Any]) -> NativeModel:
         """The :class:`NativeModel` of the saved booster bytes and metadata."""
 
+    @abstractmethod
+    def check(self, data: bytes) -> None:
+        """BundleError when the saved booster's trees could crash the library that reads
+        them (issue 14, finding 2): checked before the library sees the bytes."""
+
     def load(self, read: Reader, info: dict[str, Any], schema: Schema | None) -> Any:
         self.check_installed()
         try:
-            return self.native(read(info["path"]), json.loads(read(info["meta"])))
+            data = read(info["path"])
+            self.check(data)
+            return self.native(data, json.loads(read(info["meta"])))
         except (ValueError, KeyError, TypeError) as exc:
             raise BundleError(f"The {self.title} model cannot be read: {exc}.") from exc
 

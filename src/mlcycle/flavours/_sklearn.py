@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlcycle.exceptions import BundleError, require
 from mlcycle.flavours._base import Flavour, Reader, SavedModel, example_table, library_of
+from mlcycle.flavours._trees import check_skops_trees, read_skops_array
 
 if TYPE_CHECKING:
     from mlcycle.schema import Schema
@@ -272,10 +273,13 @@ def _with_schema(data: bytes, schema: Any) -> bytes:
 def load_skops(data: bytes, what: str) -> object:
     """A scikit-learn object from skops bytes: every node of the file checked against the
     fixed loader and type lists first (former type names of format-1 bundles rewritten on
-    the way), then built by skops with exactly those types."""
+    the way) and every tree's structure checked, then built by skops with exactly those
+    types."""
     sio: Any = require("skops.io", "sklearn")
     schema = _schema_of(data, what)
     seen, renamed = _check_nodes(schema, what)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:  # trees crash natively (finding 2)
+        check_skops_trees(schema, read_skops_array(archive), f"skops {what}")
     if renamed:
         data = _with_schema(data, schema)
     try:

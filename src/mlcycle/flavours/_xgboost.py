@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from mlcycle.exceptions import BundleError, require
 from mlcycle.flavours._base import canonical_json, example_table
 from mlcycle.flavours._native import BoosterFlavour, NativeModel, booster_of, wrapper_meta
+from mlcycle.flavours._trees import check_xgboost_model
 
 if TYPE_CHECKING:
     import numpy as np
@@ -31,6 +32,9 @@ class XGBoostFlavour(BoosterFlavour):
 
     def native(self, data: bytes, meta: dict[str, Any]) -> NativeModel:
         return _XGBoostModel(data, meta)
+
+    def check(self, data: bytes) -> None:
+        check_xgboost_model(json.loads(data))
 
     def example(self, task: str) -> tuple[Any, Any]:
         import numpy as np

@@ -10,7 +10,8 @@ and writes one JSON access-log line. Below it, the connection guard (``_guard.py
 deadlines on reading a request and caps the connections a client may hold.
 
 A background thread follows each served alias: when ``mlcycle promote`` or ``rollback``
-moves it, the new version is loaded beside the old one and swapped in; requests already
+moves it, the new version is first loaded and test-predicted in a child process (a crafted
+model can crash only that), then loaded beside the old one and swapped in; requests already
 running finish on the version they started with.
 """
 
@@ -34,7 +35,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response
 
 from mlcycle._version import __version__
-from mlcycle.exceptions import MlcycleError, error_status
+from mlcycle.exceptions import BundleError, MlcycleError, error_status
 from mlcycle.predlog import PRIMARY
 from mlcycle.serving import _handlers as handlers
 from mlcycle.serving import _openapi as api
@@ -72,6 +73,8 @@ class Slot:
     batcher: MicroBatcher = field(default_factory=MicroBatcher)
     failed_version: int | None = None
     failed_at: float = 0.0
+    refused: str | None = None
+    """Why the version the alias names now is not served (None when it is)."""
 
     @property
     def ref(self) -> str:
@@ -132,6 +135,7 @@ class ServerState:
         self.in_flight = 0
         self.ready = False
         self._stop = threading.Event()
+        self._swapping = threading.Lock()
         self._watcher: threading.Thread | None = None
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -197,6 +201,10 @@ class ServerState:
 
     def check_aliases(self) -> list[tuple[str, str, int, int]]:
         """Swap in the version each followed alias names now; returns the swaps made."""
+        with self._swapping:  # the watcher and /v1/admin/reload: one check at a time
+            return self._check_aliases()
+
+    def _check_aliases(self) -> list[tuple[str, str, int, int]]:
         swaps = []
         for slot in self.slots.values():
             if not slot.follows or slot.model is None:
@@ -209,18 +217,22 @@ class ServerState:
                 )
                 continue
             if version.version == slot.model.version:
+                slot.refused = None  # rolled back to the version served: nothing is refused
                 continue
             if slot.failed_version == version.version and time.time() - slot.failed_at < 30:
                 continue
             try:
+                self._probe(slot, version)
                 fresh = self._load(slot.name, version)
             except Exception as exc:
                 slot.failed_version, slot.failed_at = version.version, time.time()
+                slot.refused = f"version {version.version} was not swapped in: {exc}"
                 logger.error(
                     "cannot load %s version %s (%s); still serving version %s",
                     slot.name, version.version, exc, slot.model.version,
                 )  # fmt: skip
                 continue
+            slot.refused = None
             old, slot.model = slot.model, fresh
             gc.freeze()  # the new version joins the objects the collector never scans
             self._mark_loaded(slot, old)
@@ -228,6 +240,21 @@ class ServerState:
             swaps.append((slot.name, slot.target, old.version, fresh.version))
             logger.info("%s: version %s -> %s", slot.ref, old.version, fresh.version)
         return swaps
+
+    def _probe(self, slot: Slot, version: ModelVersion) -> None:
+        """Load and test-predict ``version`` in a child process first: a bundle that would
+        crash or hang the library loading it takes down the child, never this server and
+        the models it serves (issue 14, finding 2)."""
+        from mlcycle.registry import load_model
+        from mlcycle.serving._probe import probe_bundle
+
+        bundle = load_model(f"{slot.name}/{version.version}", workspace=self.workspace)
+        c = self.config
+        reason = probe_bundle(
+            bundle, slot.name, version.version, engine=c.engine, anomaly_scores=c.anomaly_scores
+        )
+        if reason is not None:
+            raise BundleError(reason)
 
     def _watch(self) -> None:
         last_keys = 0.0
@@ -728,9 +755,13 @@ def _add_routes(app: FastAPI, state: ServerState) -> None:
     async def reload(request: Request) -> Response:
         swaps = await asyncio.to_thread(state.check_aliases)
         _audit(state, request.scope["mlcycle"].get("actor", "local"), "server.reload", swaps)
-        return handlers.json_response(
-            {"swaps": [list(s) for s in swaps], "models": served_versions(state)}
-        )
+        body: dict[str, Any] = {"swaps": [list(s) for s in swaps], "models": served_versions(state)}
+        refused = refusals(state)
+        if not refused:
+            return handlers.json_response(body)
+        body["refused"] = refused  # the alias names a version this server will not serve
+        body["error"] = "; ".join(f"{r['model']}@{r['target']}: {r['reason']}" for r in refused)
+        return handlers.json_response(body, 409)
 
     @app.exception_handler(404)
     async def not_found(request: Request, exc: Exception) -> Response:
@@ -779,6 +810,15 @@ def served_versions(state: ServerState) -> dict[str, dict[str, int | None]]:
     return out
 
 
+def refusals(state: ServerState) -> list[dict[str, Any]]:
+    """The followed aliases whose current version the server refused, and why."""
+    return [
+        {"model": s.name, "target": s.target, "version": s.failed_version, "reason": s.refused}
+        for s in state.slots.values()
+        if s.refused is not None
+    ]
+
+
 def _describe(state: ServerState, name: str, *, brief: bool) -> dict[str, Any]:
     route = state.routes[name]
     targets: dict[str, Any] = {}
@@ -797,4 +837,5 @@ def _describe(state: ServerState, name: str, *, brief: bool) -> dict[str, Any]:
         "routes": {s.target: w for s, w in zip(route.slots, route.weights, strict=True)},
         "shadow": route.shadow.target if route.shadow else None,
         "targets": targets,
+        "refused": [r for r in refusals(state) if r["model"] == name],
     }
