@@ -50,7 +50,9 @@ class BoosterFlavour(Flavour):
         self.check_installed()
         try:
             return self.native(read(info["path"]), json.loads(read(info["meta"])))
-        except (ValueError, KeyError, TypeError) as exc:
+        except BundleError:
+            raise
+        except Exception as exc:  # the library's own error too (LightGBMError, XGBoostError)
             raise BundleError(f"The {self.title} model cannot be read: {exc}.") from exc
 
 
