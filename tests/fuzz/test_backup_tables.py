@@ -118,6 +118,10 @@ def _edit_rows(table: str, edit: Callable[[list[Any]], Any]) -> Change:
     return change
 
 
+def _without(row: dict[str, Any], column: str) -> dict[str, Any]:
+    return {key: value for key, value in row.items() if key != column}
+
+
 def _edit_meta(edit: Callable[[dict[str, Any]], None]) -> Change:
     def change(folder: Path) -> str:
         meta = json.loads((folder / "backup.json").read_text())
@@ -139,6 +143,7 @@ def _state(ws: Workspace) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
 @example(_edit_rows("tags", lambda rows: [[row] for row in rows]))
 @example(_edit_rows("metrics", lambda rows: [{**rows[0], "value": [1.0]}]))
 @example(_edit_rows("alias_history", lambda rows: [{**rows[0], "action": None}]))
+@example(_edit_rows("audit_events", lambda rows: [rows[0], _without(rows[1], "action")]))
 @example(_edit_meta(lambda meta: meta.pop("blobs")))
 @example(_edit_meta(lambda meta: meta["tables"]["runs"].pop("sha256")))
 @example(_edit_meta(lambda meta: meta["blobs"].append({"a": 1})))

@@ -173,8 +173,8 @@ def _fits(column: Any, value: Any) -> bool:
 
 
 def _rows(table: Any, payload: bytes) -> list[dict[str, Any]]:
-    """The rows of one table file, each checked against the table's columns (names, key
-    columns present, value types), so that a crafted file is refused before the store
+    """The rows of one table file, each checked against the table's columns (every column,
+    a value for the key, value types), so that a crafted file is refused before the store
     sees it: SQLite would store a list or a text in an integer column."""
     columns = {column.name: column for column in table.columns}
     keys = [column.name for column in table.primary_key.columns]
@@ -184,13 +184,12 @@ def _rows(table: Any, payload: bytes) -> list[dict[str, Any]]:
         raise BackupError(f"Table file {table.name}.jsonl is not JSON lines: {exc}.") from exc
     for number, row in enumerate(rows, 1):
         where = f"Row {number} of {table.name}.jsonl"
-        if not isinstance(row, dict) or any(row.get(key) is None for key in keys):
-            raise BackupError(f"{where} is not an object with its key {', '.join(keys)}.")
+        if not isinstance(row, dict) or set(row) != set(columns):  # backup() writes them all
+            raise BackupError(f"{where} is not an object of the columns {', '.join(columns)}.")
+        if any(row[key] is None for key in keys):
+            raise BackupError(f"{where} has no value for its key {', '.join(keys)}.")
         for name, value in row.items():
-            column = columns.get(name)
-            if column is None:
-                raise BackupError(f"{where} has a column {name!r} the table does not have.")
-            if not _fits(column, value):
+            if not _fits(columns[name], value):
                 raise BackupError(f"{where}: {name} = {value!r:.60} is not of the column's type.")
     return rows
 
