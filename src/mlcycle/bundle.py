@@ -343,7 +343,8 @@ def _check_manifest(root: Path, manifest: Any) -> None:
             raise _tampered(root, f"{MANIFEST_NAME} has a malformed entry for {rel!r}")
     for key in ("path", "meta"):
         rel = manifest["model"].get(key)
-        if (key == "path" or rel is not None) and rel not in manifest["files"]:
+        listed = isinstance(rel, str) and rel in manifest["files"]  # a list or dict is no path
+        if (key == "path" or rel is not None) and not listed:
             raise _tampered(root, f"the model file {rel!r} is not listed in {MANIFEST_NAME}")
 
 

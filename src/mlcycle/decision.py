@@ -63,6 +63,7 @@ class DecisionRule:
                 f"A {self.task} decision rule needs {'2' if self.task == 'binary' else '3 or more'}"
                 f" classes. Got {count}."
             )
+        _check_classes(self.classes, self.classes_dtype)
         if self.threshold is not None:
             if self.task != "binary":
                 raise BundleError("Only a binary decision rule has a threshold.")
@@ -133,6 +134,8 @@ class DecisionRule:
         if not isinstance(data, dict) or not isinstance(data.get("task"), str):
             raise BundleError(f"A decision rule must be an object with a task. Got {data!r}.")
         classes = data.get("classes")
+        if classes is not None and not isinstance(classes, list):
+            raise BundleError(f"A decision rule's classes must be a list. Got {classes!r}.")
         threshold = data.get("threshold")
         if threshold is not None and not (
             isinstance(threshold, int | float) and math.isfinite(threshold)
@@ -144,3 +147,22 @@ class DecisionRule:
             None if threshold is None else float(threshold),
             data.get("classes_dtype"),
         )
+
+
+def _check_classes(classes: tuple[Any, ...] | None, dtype: Any) -> None:
+    """BundleError unless the labels can be built as :meth:`DecisionRule.labels` builds them:
+    a rule read from a manifest may name any dtype (found by the fuzzing harness)."""
+    import numpy as np
+
+    if dtype is not None and not isinstance(dtype, str):
+        raise BundleError(
+            f"A decision rule's classes_dtype must be a NumPy dtype name. Got {dtype!r}."
+        )
+    try:
+        labels = np.asarray(classes, dtype=np.dtype(dtype or "O"))
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise BundleError(
+            f"The decision rule's classes {classes!r} cannot be labels of dtype {dtype!r}: {exc}."
+        ) from None
+    if labels.shape != (len(classes or ()),):
+        raise BundleError(f"The decision rule's classes must be single values. Got {classes!r}.")

@@ -57,7 +57,9 @@ class BoosterFlavour(Flavour):
             data = read(info["path"])
             self.check(data)
             return self.native(data, json.loads(read(info["meta"])))
-        except (ValueError, KeyError, TypeError) as exc:
+        except BundleError:
+            raise
+        except Exception as exc:  # the library's own error too (LightGBMError, XGBoostError)
             raise BundleError(f"The {self.title} model cannot be read: {exc}.") from exc
 
 

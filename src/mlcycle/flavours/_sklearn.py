@@ -239,7 +239,7 @@ def _check_nodes(schema: Any, what: str) -> tuple[set[str], bool]:
             node["__module__"], node["__class__"] = name.rsplit(".", 1)
         if node["__loader__"] == "FunctionNode" and name in TRUSTED_FUNCTIONS:
             seen.add(name)
-        elif node["__loader__"] not in LOADERS:
+        elif not isinstance(node["__loader__"], str) or node["__loader__"] not in LOADERS:
             refused.add(f"{name} (built by {node['__loader__']!s:.40})")
         elif name not in trusted:
             refused.add(name)

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mlcycle.exceptions import SchemaError
+from mlcycle.exceptions import BundleError, SchemaError
 from mlcycle.flavours._native import NativeModel
 from mlcycle.flavours._onnx_graph import (
     _NUMERIC,
@@ -114,6 +114,40 @@ def _tokenizer(dtype: str, missing: str, fold: bool) -> Callable[[Any], np.ndarr
     return folded if fold else booleans if dtype == "boolean" else generic
 
 
+def _refuse_external_data(graph: bytes) -> None:
+    """BundleError when a tensor of ``graph`` is stored as external data. ONNX Runtime reads
+    such a tensor from the path the graph names, relative to the working directory for a
+    graph given as bytes, ``../`` included: a crafted bundle could answer with the server's
+    files. Every graph mlcycle writes holds its tensors inline."""
+    import onnx
+
+    try:
+        model = onnx.load_model_from_string(graph)
+    except Exception as exc:  # protobuf's DecodeError
+        raise BundleError(f"The ONNX graph cannot be read: {exc}.") from exc
+    graphs: list[Any] = [model.graph, *model.functions]  # a function has nodes only
+    external = onnx.TensorProto.EXTERNAL
+    for g in graphs:
+        sparse = getattr(g, "sparse_initializer", ())
+        tensors = [
+            *getattr(g, "initializer", ()),
+            *(t for s in sparse for t in (s.values, s.indices)),
+        ]
+        for a in (a for node in g.node for a in node.attribute):
+            sparse = [a.sparse_tensor, *a.sparse_tensors]
+            tensors += [a.t, *a.tensors, *(t for s in sparse for t in (s.values, s.indices))]
+        if any(t.data_location == external for t in tensors):
+            raise BundleError(
+                "The ONNX graph stores a tensor as external data (a file it names); mlcycle "
+                "loads only graphs that hold their tensors, as to_onnx() writes them."
+            )
+        graphs += _subgraphs(g.node)
+
+
+def _subgraphs(nodes: Any) -> list[Any]:
+    return [g for node in nodes for a in node.attribute for g in (a.g, *a.graphs)]
+
+
 class OnnxModel:
     """A converted model on ONNX Runtime (one thread), answering like the original.
 
@@ -124,6 +158,7 @@ class OnnxModel:
     def __init__(self, graph: bytes, schema: Schema) -> None:
         import onnxruntime as ort
 
+        _refuse_external_data(graph)
         options = ort.SessionOptions()
         options.intra_op_num_threads = options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from mlcycle._version import __version__
-from mlcycle.exceptions import ArtifactError, BackupError
+from mlcycle.exceptions import ArtifactError, BackupError, MlcycleError
 from mlcycle.predlog import FEEDBACK_DIR, PREDICTIONS_DIR, REFUSED_DIR
 from mlcycle.registry._artifacts import ArtifactStore, resolve_within, safe_relpath
 from mlcycle.registry._db import head_revision
@@ -182,6 +182,7 @@ def _read_backup(source: Path) -> tuple[dict[str, Any], list[tuple[str, list[dic
         meta = json.loads(meta_path.read_text())
     except ValueError as exc:
         raise BackupError(f"{meta_path} is not valid JSON: the backup is damaged.") from exc
+    _check_meta(meta)
     if meta.get("format") not in _READABLE:
         raise BackupError(f"Backup format {meta.get('format')!r} is not supported here.")
     head = head_revision()
@@ -196,13 +197,15 @@ def _read_backup(source: Path) -> tuple[dict[str, Any], list[tuple[str, list[dic
     unknown = set(meta["tables"]) - set(order)
     if unknown:
         raise BackupError(f"The backup holds unknown tables: {', '.join(sorted(unknown))}.")
-    for name in (n for n in order if n in meta["tables"]):
-        info = meta["tables"][name]
-        payload = (source / "tables" / f"{name}.jsonl").read_bytes()
+    for table in (t for t in TABLES_IN_ORDER if t.name in meta["tables"]):
+        name, info = table.name, meta["tables"][table.name]
+        try:
+            payload = (source / "tables" / f"{name}.jsonl").read_bytes()
+        except OSError as exc:
+            raise BackupError(f"Table file {name}.jsonl cannot be read: {exc.strerror}.") from exc
         if hashlib.sha256(payload).hexdigest() != info["sha256"]:
             raise BackupError(f"Table file {name}.jsonl does not match its SHA-256 in backup.json.")
-        rows = [json.loads(line) for line in payload.decode().splitlines() if line]
-        tables.append((name, rows))
+        tables.append((name, _rows(table, payload)))
     return meta, tables
 
 
@@ -249,6 +252,55 @@ def _verified_files(source: Path, meta: dict[str, Any], home: Path) -> dict[Path
     return placed
 
 
+def _check_meta(meta: Any) -> None:
+    """BackupError unless ``backup.json`` has the shape :func:`backup` writes; a backup is
+    read before anything is restored from it (found by the fuzzing harness)."""
+    tables = meta.get("tables") if isinstance(meta, dict) else None
+    blobs = meta.get("blobs") if isinstance(meta, dict) else None
+    if (
+        not isinstance(tables, dict)
+        or not all(
+            isinstance(i, dict) and isinstance(i.get("sha256"), str) for i in tables.values()
+        )
+        or not isinstance(blobs, list)
+        or not all(isinstance(digest, str) for digest in blobs)
+    ):
+        raise BackupError(
+            "backup.json is damaged: it needs a 'tables' summary (each with its SHA-256) and "
+            "a 'blobs' list. Take the backup again."
+        )
+
+
+def _fits(column: Any, value: Any) -> bool:
+    """Whether a JSON value can go in ``column`` as :func:`backup` wrote it."""
+    kind = column.type.python_type
+    if value is None or isinstance(value, bool):
+        return value is None or kind is bool
+    return isinstance(value, int | float) if kind is float else isinstance(value, kind)
+
+
+def _rows(table: Any, payload: bytes) -> list[dict[str, Any]]:
+    """The rows of one table file, each checked against the table's columns (every column,
+    a value for the key, value types), so that a crafted file is refused before the store
+    sees it: SQLite would store a list or a text in an integer column."""
+    columns = {column.name: column for column in table.columns}
+    keys = [column.name for column in table.primary_key.columns]
+    try:
+        rows = [json.loads(line) for line in payload.decode().splitlines() if line]
+    except ValueError as exc:
+        raise BackupError(f"Table file {table.name}.jsonl is not JSON lines: {exc}.") from exc
+    for number, row in enumerate(rows, 1):
+        where = f"Row {number} of {table.name}.jsonl"
+        if not isinstance(row, dict) or set(row) != set(columns):  # backup() writes them all
+            raise BackupError(f"{where} is not an object of the columns {', '.join(columns)}.")
+        if any(row[key] is None for key in keys):
+            raise BackupError(f"{where} has no value for its key {', '.join(keys)}.")
+        for name, value in row.items():
+            if not _fits(columns[name], value):
+                raise BackupError(f"{where}: {name} = {value!r:.60} is not of the column's type.")
+    return rows
+
+
 def restore(path: str | Path, workspace: Workspace | None = None) -> BackupReport:
     """Restore a backup into an empty workspace: metadata, artifacts, logs and reports.
 
@@ -269,20 +321,26 @@ def restore(path: str | Path, workspace: Workspace | None = None) -> BackupRepor
     blobs = ArtifactStore(source / "blobs")
     digests = _verified_blobs(dict(tables), blobs)
     files = _verified_files(source, meta, home)
-    size = 0
-    for digest in digests:  # blobs first: no restored row may point at a missing one
-        data = blobs.get_bytes(digest)
-        ws.artifacts.put_bytes(data, digest=digest)
-        size += len(data)
-    for stored, target in files.items():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(stored, target)
-        size += target.stat().st_size
+    size, added = 0, []
     try:
+        for digest in digests:  # blobs first: no restored row may point at a missing one
+            data = blobs.get_bytes(digest)
+            if not ws.artifacts.exists(digest):
+                added.append(digest)
+            ws.artifacts.put_bytes(data, digest=digest)
+            size += len(data)
+        for stored, target in files.items():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(stored, target)
+            size += target.stat().st_size
         ws.store.load_tables(tables)
-    except BaseException:
+    except BaseException as exc:  # the tables are one transaction; what came before it goes
+        for digest in added:
+            ws.artifacts.delete(digest)
         for folder in WORKSPACE_FOLDERS:  # they were empty: the workspace is as it was
             shutil.rmtree(home / folder, ignore_errors=True)
+        if isinstance(exc, MlcycleError) and not isinstance(exc, BackupError):
+            raise BackupError(f"The backup is damaged: {exc} Nothing was restored.") from exc
         raise
     return BackupReport(
         source, {name: len(rows) for name, rows in tables}, len(digests), size, len(files)
