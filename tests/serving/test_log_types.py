@@ -89,11 +89,12 @@ def test_a_category_sent_as_1_then_1_0_leaves_every_prediction_and_label_on_disk
     """The issue's scenario: code=1 then code=1.0 in batches of their own, then 100 more
     requests, labels for all, and a graceful stop: 102 predictions and 102 labels on disk."""
     _register_codes()
+    _, key = mlcycle.registry.create_key("predict")  # feedback needs a key even on loopback
     server = live(["codes@production"])
     _hold_until_shutdown(server)
     ids: list[str] = []
     codes = [1, 1.0, *[[1, 2.0, 3, 2, 3.0][i % 5] for i in range(100)]]
-    with server.client() as client:
+    with server.client(authorization=f"Bearer {key}") as client:
         for code in codes:
             answer = client.post(
                 "/v1/models/codes/predict", json={"records": [{"code": code, "x": 0.5}]}
@@ -153,9 +154,10 @@ def test_a_prediction_log_that_cannot_close_does_not_stop_the_feedback_log(
     and its close says so, but the labels are still written at shutdown."""
     _register_codes()
     (clean_env / "predictions").write_text("in the way")
+    _, key = mlcycle.registry.create_key("predict")
     server = live(["codes@production"])
     _hold_until_shutdown(server)
-    with server.client() as client:
+    with server.client(authorization=f"Bearer {key}") as client:
         answer = client.post("/v1/models/codes/predict", json={"records": [{"code": 1, "x": 0}]})
         (pid,) = answer.json()["prediction_ids"]
         sent = client.post(
