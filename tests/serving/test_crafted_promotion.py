@@ -23,7 +23,7 @@ from tests.flavours.crafting import rewrite
 from tests.serving.conftest import cli_server, numeric_frame, record, register_lgbm
 
 from mlcycle.bundle import read_bundle, write_bundle
-from mlcycle.registry import get_workspace
+from mlcycle.registry import create_key, get_workspace
 from mlcycle.registry._models import upload_bundle
 from mlcycle.schema import Schema
 from mlcycle.serving._probe import run_probe
@@ -54,6 +54,7 @@ def test_a_crafted_version_promoted_under_traffic_is_refused_and_serving_goes_on
 ) -> None:
     register_lgbm(seed=0)  # version 1, production
     crafted = _store_crafted_version(tmp_path)
+    _, admin = create_key("admin")  # the admin routes need a key even on loopback
     # no access log: nothing reads the server's stderr until it stops, and a full pipe blocks
     proc, url = cli_server(["bench@production", "--no-access-log"], clean_env)
     stop = threading.Event()
@@ -77,7 +78,12 @@ def test_a_crafted_version_promoted_under_traffic_is_refused_and_serving_goes_on
              "production"],
             check=True, capture_output=True, env={**os.environ, "MLCYCLE_HOME": str(clean_env)},
         )  # fmt: skip
-        reload = httpx.post(f"{url}/v1/admin/reload", timeout=300)
+        reload = httpx.post(
+            f"{url}/v1/admin/reload",
+            json={},
+            headers={"authorization": f"Bearer {admin}"},
+            timeout=300,
+        )
         assert reload.status_code == 409, reload.text
         body = reload.json()
         assert body["models"] == {"bench": {"production": 1}}
