@@ -185,3 +185,51 @@ def test_twenty_thousand_unknown_paths_leave_metrics_and_memory_flat(clean_env: 
     assert len(after_metrics.splitlines()) == len(before_metrics.splitlines())
     assert len(after_metrics) < len(before_metrics) + 1000  # counts grow by digits, not lines
     assert grown_mb < 30
+
+
+def test_a_kept_alive_connection_stalling_in_its_next_request_is_cut_off_on_time(live) -> None:
+    """Deadlines run per request, not per connection: after a request whose body came in a
+    second chunk (its body deadline started a timer 20 s away), a next request that stalls
+    in its headers is answered 408 by the 2 s header deadline, not by that timer."""
+    register_lgbm()
+    server = live(
+        ["bench@production"], header_timeout=2, body_timeout=20, log_predictions=False
+    )  # fmt: skip
+    port = server.config.port
+    body = f'{{"records": [{_json(record())}]}}'.encode()
+    head = (
+        f"POST {PREDICT} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json"
+        f"\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.settimeout(30)
+
+    def answered() -> bytes:
+        reply = b""
+        while not reply.rstrip().endswith(b"}"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+        return reply
+
+    sock.send(head + body)  # whole: no timer beyond the connection's first one
+    assert answered().startswith(b"HTTP/1.1 200 ")
+    time.sleep(2.5)  # that first timer has fired and found nothing to cut
+    sock.send(head)
+    time.sleep(0.5)  # the body in a chunk of its own: a timer for the 20 s body deadline
+    sock.send(body)
+    assert answered().startswith(b"HTTP/1.1 200 ")
+    sock.send(f"POST {PREDICT} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Slow: ".encode())
+    started = time.monotonic()
+    answer = answered()
+    waited = time.monotonic() - started
+    sock.close()
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:300]
+    assert waited < 10, f"cut off after {waited:.1f} s: by the 20 s body timer, not the 2 s one"
+
+
+def _json(row: dict[str, object]) -> str:
+    import json
+
+    return json.dumps(row)

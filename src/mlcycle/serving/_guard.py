@@ -127,7 +127,9 @@ class GuardedProtocol(HttpToolsProtocol):
         self._address = ""
         self._admitted = False
         self._deadline: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0  # when _deadline fires
         self._phase = ""  # "headers" or "body" while a deadline runs
+        self._ends = 0.0  # the loop time by which that phase must end
         self._head_bytes = 0  # of this request's line and headers, as parsed
         self._unparsed = 0  # bytes received since the last headers were complete
 
@@ -141,9 +143,13 @@ class GuardedProtocol(HttpToolsProtocol):
             return
         self._admitted = True
         self._arm(self.guard.header_timeout, "headers")
+        self._schedule()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
         if self._admitted:
             self._admitted = False
             self.guard.release(self._address)
@@ -160,6 +166,8 @@ class GuardedProtocol(HttpToolsProtocol):
         if self._reading_headers and self._unparsed > MAX_HEADER_BYTES:
             self._head_bytes = self._unparsed
             self.send_400_response("")
+        if self._phase and (self._deadline is None or self._timer_at > self._ends):
+            self._schedule()  # this chunk left a request unfinished: its deadline must fire
 
     def send_400_response(self, msg: str) -> None:
         if self._head_bytes <= MAX_HEADER_BYTES:
@@ -174,7 +182,7 @@ class GuardedProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._head_bytes = 0
-        if self._deadline is None:  # a later request on a kept-alive connection
+        if self._phase != "headers":  # a later request on a kept-alive connection
             self._arm(self.guard.header_timeout, "headers")
 
     def on_url(self, url: bytes) -> None:
@@ -205,16 +213,31 @@ class GuardedProtocol(HttpToolsProtocol):
     def _reading_headers(self) -> bool:
         return self._phase == "headers"
 
+    # A deadline is a number; a timer runs only once a chunk of data leaves a request
+    # unfinished (data_received), so a request that arrives whole, the usual case, starts
+    # and cancels none (two timers a request cost about 8% of the single-row throughput).
+    # A timer that fires early for the phase now running re-arms itself for that phase.
+
     def _arm(self, seconds: float, phase: str) -> None:
-        self._disarm()
-        self._phase = phase
-        self._deadline = self.loop.call_later(seconds, self._timed_out, phase)
+        self._phase, self._ends = phase, self.loop.time() + seconds
 
     def _disarm(self) -> None:
         self._phase = ""
+
+    def _schedule(self) -> None:
         if self._deadline is not None:
             self._deadline.cancel()
-            self._deadline = None
+        self._timer_at = self._ends
+        self._deadline = self.loop.call_at(self._ends, self._expire)
+
+    def _expire(self) -> None:
+        self._deadline = None
+        if not self._phase or self.transport.is_closing():
+            return
+        if self.loop.time() < self._ends:  # a later phase or request, with a later deadline
+            self._schedule()
+            return
+        self._timed_out(self._phase)
 
     def _timed_out(self, phase: str) -> None:
         """Answer 408 if nothing was answered to this request yet, and close the connection."""
