@@ -59,9 +59,19 @@ def _decision_table(decision: Any) -> Table:
     ]
     if d.families:
         rows.insert(-2, ("families", shown(f"{', '.join(d.families)} ({d.families_source})")))
+    if d.members:  # an update: how each part learned, in place of the one-line detail
+        at = rows.index(("challenger model", shown(d.detail or "-")))
+        rows[at : at + 1] = [_member_row(i, m) for i, m in enumerate(d.members, 1)]
     for key, value in rows:
         table.add_row(key, value)
     return table
+
+
+def _member_row(number: int, member: Any) -> tuple[str, str]:
+    """One part of an updated model: continued, partial_fit or refit, on how many rows."""
+    weight = "" if member.weight is None else f" (weight {member.weight:.2f})"
+    key = "challenger model" if member.weight is None else f"member {number}{weight}"
+    return key, shown(member.line)
 
 
 def _show_decision(decision: Any, as_json: bool) -> None:
@@ -140,7 +150,7 @@ def update(
     seed: Seed = 0,
     as_json: JsonFlag = False,
 ) -> None:
-    """Update the champion incrementally (LightGBM, XGBoost, partial_fit) and gate it."""
+    """Update the champion (continue LightGBM/XGBoost, partial_fit, refit the rest) and gate it."""
     from mlcycle.monitoring import update as run_update
 
     decision = run_update(

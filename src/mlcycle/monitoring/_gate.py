@@ -337,6 +337,27 @@ def compare(
 # -- the decision --------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class MemberUpdate:
+    """How ``update`` taught one model (or one ensemble member) the new rows.
+
+    ``method``: ``"continued"`` (more boosting rounds on the new rows), ``"partial_fit"``
+    (passes over the new rows) or ``"refit"`` (fitted again, with the same settings, on the
+    new rows only: the champion's training rows are not kept). ``rows``: the rows it learned
+    from; ``weight``: its weight in the ensemble (None for a single model).
+    """
+
+    estimator: str
+    method: str
+    detail: str
+    rows: int
+    weight: float | None = None
+
+    @property
+    def line(self) -> str:
+        return f"{self.estimator}: {self.detail}"
+
+
 @dataclass
 class RetrainDecision:
     """Whether a challenger replaced the champion, with the figures and the reason.
@@ -345,7 +366,8 @@ class RetrainDecision:
     ``ci`` its 95 % bootstrap interval; ``p_value`` the bootstrap share of resampled
     differences ``<= margin``. ``wins`` is the gate's verdict; ``promoted`` says the
     challenger now holds ``alias`` (a winner with ``canary=`` goes to ``canary`` instead);
-    ``alias_moved`` is the alias moved to it, None when nothing moved.
+    ``alias_moved`` is the alias moved to it, None when nothing moved. ``members``: for an
+    update, how each part of the model learned the new rows (see :class:`MemberUpdate`).
     """
 
     model: str
@@ -377,6 +399,7 @@ class RetrainDecision:
     families: list[str] = field(default_factory=list)
     families_source: str = ""
     detail: str = ""
+    members: list[MemberUpdate] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     run_id: str | None = None
 

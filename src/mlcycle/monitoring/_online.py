@@ -4,9 +4,16 @@ Families that can continue learning without starting over: LightGBM (``init_mode
 boosting rounds on the new rows, with the champion's parameters), XGBoost (``xgb_model``), and
 scikit-learn estimators with ``partial_fit`` (SGD, naive Bayes, perceptrons, MLPs, ...). The
 champion may be a bare estimator, a native booster bundle, a ``Pipeline`` (its fitted
-preparation is kept; only the last step learns, on the prepared new rows) or an ensemble from
-:func:`mlcycle.train` whose members all learn incrementally. Anything else is refused with a
-pointer to ``mlcycle retrain``.
+preparation is kept, so the columns and encodings stay the champion's; only the last step
+learns, on the prepared new rows) or an ensemble from :func:`mlcycle.train` (its weights and
+classes are kept; each member learns as its family can).
+
+A scikit-learn model that cannot learn incrementally (logistic regression, random forest,
+histogram gradient boosting, ...) is refit, with its settings, on the new rows only: the
+champion's training rows are not kept, so the result says which parts were continued and
+which refit, on how many rows, and the refit is refused when the new rows are too few for it
+(:data:`MIN_REFIT_ROWS`, :data:`MIN_REFIT_CLASS_ROWS`). What can be neither continued nor
+refit is refused with a pointer to ``mlcycle retrain``.
 
 The updated model is registered as a new version at ``@challenger`` with the champion's
 schema, parameters, reference profile and data extras; it replaces the champion only when
@@ -21,6 +28,7 @@ import math
 import os
 import time
 import warnings
+from dataclasses import asdict, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -29,6 +37,7 @@ from mlcycle.exceptions import BundleError, DataError, bad_parameter
 from mlcycle.exceptions import is_integer as _is_int
 from mlcycle.monitoring._gate import (
     Champion,
+    MemberUpdate,
     RetrainDecision,
     check_gate_parameters,
     conclude,
@@ -42,7 +51,12 @@ from mlcycle.monitoring._gate import (
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["incremental_update", "update"]
+__all__ = ["MIN_REFIT_CLASS_ROWS", "MIN_REFIT_ROWS", "incremental_update", "update"]
+
+MIN_REFIT_ROWS = 100
+"""A model that cannot learn incrementally is refit on the new rows only if it gets this many."""
+MIN_REFIT_CLASS_ROWS = 10
+"""... and, for a classifier, this many rows of every class it knows."""
 
 _EXTRA_ROUNDS_SHARE = 0.2
 _MIN_EXTRA_ROUNDS = 10
@@ -100,10 +114,26 @@ def _all_classes(y: np.ndarray, classes: Any, what: str) -> None:
         )
 
 
+def _continued(kind: str, trees: int, extra: int, rows: int) -> MemberUpdate:
+    detail = f"continued, +{extra} boosting rounds ({trees} -> {trees + extra})"
+    return MemberUpdate(kind, "continued", detail, rows)
+
+
 def _update_estimator(
-    estimator: Any, X: Any, y: np.ndarray, *, rounds: int | None, passes: int, seed: int
-) -> tuple[Any, str]:
-    """A copy of ``estimator`` that has also learned from ``(X, y)``; and what was done."""
+    estimator: Any,
+    X: Any,
+    y: np.ndarray,
+    *,
+    rounds: int | None,
+    passes: int,
+    seed: int,
+    names: Any = None,
+) -> tuple[Any, MemberUpdate]:
+    """A copy of ``estimator`` that has also learned from ``(X, y)``; and how it learned.
+
+    ``names``: the labels behind ``y``'s class codes (an ensemble's members learn codes),
+    for messages.
+    """
     kind = type(estimator).__name__
     library = type(estimator).__module__.split(".")[0]
     model = copy.deepcopy(estimator)
@@ -119,7 +149,7 @@ def _update_estimator(
         # the continued booster holds a predictor for its init model, which the bundle's
         # loader does not trust: keep the trees only
         model._Booster = lgb.Booster(model_str=model.booster_.model_to_string())
-        return model, f"{kind}: +{extra} boosting rounds ({trees} -> {trees + extra})"
+        return model, _continued(kind, trees, extra, len(y))
     if library == "xgboost" and hasattr(model, "get_booster"):
         booster = model.get_booster()
         trees = int(booster.num_boosted_rounds())
@@ -128,7 +158,7 @@ def _update_estimator(
             _all_classes(y, model.classes_, kind)
         model.set_params(n_estimators=extra)
         model.fit(X, y, xgb_model=booster, verbose=False)
-        return model, f"{kind}: +{extra} boosting rounds ({trees} -> {trees + extra})"
+        return model, _continued(kind, trees, extra, len(y))
     if hasattr(model, "partial_fit"):
         classes = getattr(model, "classes_", None)
         if classes is not None:
@@ -138,13 +168,67 @@ def _update_estimator(
             order = rng.permutation(len(y))
             rows = X.iloc[order] if hasattr(X, "iloc") else X[order]
             model.partial_fit(rows, y[order])
-        return model, f"{kind}: {passes} partial_fit pass(es) over {len(y)} rows"
-    raise _NotIncremental(kind)
+        detail = f"{passes} partial_fit pass(es) over {len(y)} rows"
+        return model, MemberUpdate(kind, "partial_fit", detail, len(y))
+    return _refit(estimator, X, y, names=names)
+
+
+def _refit(estimator: Any, X: Any, y: np.ndarray, *, names: Any) -> tuple[Any, MemberUpdate]:
+    """``estimator``'s settings fitted again on the new rows alone (its old rows are gone)."""
+    from sklearn.base import clone
+
+    kind = type(estimator).__name__
+    try:
+        model = clone(estimator)
+    except (TypeError, RuntimeError):  # not a scikit-learn estimator: nothing to refit
+        raise _NotIncremental(kind) from None
+    _check_refit_rows(estimator, y, names)
+    if kind.startswith("HistGradientBoosting") and hasattr(X, "toarray"):
+        X = X.toarray()  # as the search fitted it: it takes no sparse input
+    try:
+        model.fit(X, y)
+    except ValueError as exc:
+        raise DataError(
+            f"Refitting the {kind} on the {len(y)} new rows failed: {exc} Send more labelled "
+            "rows, or train a challenger with `mlcycle retrain`."
+        ) from None
+    return model, MemberUpdate(kind, "refit", f"refit on the {len(y)} new rows only", len(y))
+
+
+def _check_refit_rows(estimator: Any, y: np.ndarray, names: Any) -> None:
+    """Refuse a refit on too few rows, or on rows missing a class the model predicts."""
+    kind = type(estimator).__name__
+    # a k-nearest-neighbours model needs at least k rows
+    minimum = max(MIN_REFIT_ROWS, int(getattr(estimator, "n_neighbors", 0) or 0))
+    if len(y) < minimum:
+        raise DataError(
+            f"The {kind} cannot learn incrementally, so an update refits it on the new rows "
+            f"alone, which needs at least {minimum} rows to learn from; the new data leaves "
+            f"{len(y)} after the holdout. Send more labelled rows, or train a challenger "
+            "with `mlcycle retrain`."
+        )
+    classes = getattr(estimator, "classes_", None)
+    if classes is None:
+        return
+    _codes(y, classes)
+    counts = {c: 0 for c in np.asarray(classes).tolist()}
+    for value in y.tolist():
+        counts[value] += 1
+    # an ensemble's members learn class codes: name the labels behind them
+    label = (lambda c: c) if names is None else (lambda c: np.asarray(names)[int(c)])
+    short = [f"{label(c)} ({n})" for c, n in counts.items() if n < MIN_REFIT_CLASS_ROWS]
+    if short:
+        raise DataError(
+            f"The {kind} cannot learn incrementally, so an update refits it on the new rows "
+            f"alone, which needs at least {MIN_REFIT_CLASS_ROWS} rows of every class; the new "
+            f"rows to learn from have too few of: {', '.join(short)}. Send more labelled "
+            "rows, or train a challenger with `mlcycle retrain`."
+        )
 
 
 def _update_native(
     model: Any, X: Any, y: np.ndarray, rounds: int | None, seed: int
-) -> tuple[Any, str]:
+) -> tuple[Any, MemberUpdate]:
     """Continue a native booster bundle through its scikit-learn wrapper (same labels)."""
     wrapper = str(model.meta.get("wrapper", ""))
     X = X[model.feature_names_in_] if model.feature_names_in_ else X
@@ -167,7 +251,7 @@ def _update_native(
             _all_classes(y, model.classes_, "LightGBM model")
         fitted = cls(n_estimators=extra, verbose=-1, random_state=seed, **kwargs)
         fitted.fit(X, y, init_model=booster)
-        return fitted, f"{wrapper}: +{extra} boosting rounds ({trees} -> {trees + extra})"
+        return fitted, _continued(wrapper, trees, extra, len(y))
     import xgboost as xgb
 
     xcls = {"XGBClassifier": xgb.XGBClassifier, "XGBRegressor": xgb.XGBRegressor}.get(wrapper)
@@ -182,7 +266,68 @@ def _update_native(
         target = _codes(y, model.classes_)
     fitted = xcls(n_estimators=extra, random_state=seed)
     fitted.fit(X, target, xgb_model=booster, verbose=False)
-    return fitted, f"{wrapper}: +{extra} boosting rounds ({trees} -> {trees + extra})"
+    return fitted, _continued(wrapper, trees, extra, len(y))
+
+
+def _describe(members: list[MemberUpdate]) -> str:
+    """One line: the model's update, or the ensemble's member by member."""
+    if len(members) == 1 and members[0].weight is None:
+        return members[0].line
+    parts = [f"{m.line} (weight {m.weight:.2f})" for m in members]
+    return f"ensemble of {len(members)}: " + "; ".join(parts)
+
+
+def _update_model(
+    model: Any, X: pd.DataFrame, labels: np.ndarray, *, rounds: int | None, passes: int, seed: int
+) -> tuple[Any, list[MemberUpdate]]:
+    """The updated model and how each of its parts learned (one entry per ensemble member)."""
+    from mlcycle.bundle import NativeModel
+    from mlcycle.estimators import WeightedEnsemble
+
+    options: dict[str, Any] = {"rounds": rounds, "passes": passes, "seed": seed}
+    if isinstance(model, NativeModel):
+        fitted, how = _update_native(model, X, labels, rounds, seed)
+        return fitted, [how]
+    if isinstance(model, WeightedEnsemble):
+        names = model.classes_
+        target = labels if names is None else _codes(labels, names)
+        members, hows = [], []
+        for member, weight in zip(model.estimators_, model.weights_, strict=True):
+            try:
+                updated, how = _update_single(member, X, target, **options, names=names)
+            except _NotIncremental as exc:
+                raise _NotIncremental(f"ensemble with a {exc} member") from None
+            members.append(updated)
+            hows.append(replace(how, weight=round(float(weight), 4)))
+        ensemble = WeightedEnsemble(model.task).set_members(
+            members, list(model.weights_), classes=model.classes_
+        )
+        return ensemble, hows
+    updated, how = _update_single(model, X, labels, **options)
+    return updated, [how]
+
+
+def _update_single(
+    model: Any,
+    X: pd.DataFrame,
+    labels: np.ndarray,
+    *,
+    rounds: int | None,
+    passes: int,
+    seed: int,
+    names: Any = None,
+) -> tuple[Any, MemberUpdate]:
+    """A Pipeline (its preparation kept, its last step learning) or a bare estimator."""
+    from sklearn.pipeline import Pipeline
+
+    options: dict[str, Any] = {"rounds": rounds, "passes": passes, "seed": seed, "names": names}
+    if isinstance(model, Pipeline):
+        prepared = model[:-1].transform(X) if len(model.steps) > 1 else X
+        last_name, last = model.steps[-1]
+        updated, how = _update_estimator(last, prepared, labels, **options)
+        steps = [*copy.deepcopy(model.steps[:-1]), (last_name, updated)]
+        return Pipeline(steps), how
+    return _update_estimator(model, X, labels, **options)
 
 
 def incremental_update(
@@ -196,59 +341,49 @@ def incremental_update(
 ) -> tuple[Any, str]:
     """A new model: ``model`` after also learning from ``(X, y)``; and a line saying how.
 
-    ``model`` is left as it was. ``rounds``: extra boosting rounds (default: 20 % of the
-    trees, at least 10); ``passes``: ``partial_fit`` passes over the rows (shuffled, seeded).
-    Raises :class:`BundleError` naming the part that cannot learn incrementally.
+    ``model`` is left as it was. Boosters continue (``rounds``: extra boosting rounds,
+    default 20 % of the trees, at least 10), ``partial_fit`` models make ``passes`` passes
+    over the rows (shuffled, seeded), other scikit-learn models are refit on ``(X, y)``
+    alone; an ensemble's members each learn as they can, its weights kept. Raises
+    :class:`BundleError` naming the part that can be neither continued nor refit, and
+    :class:`DataError` when ``(X, y)`` are too few for a refit.
     """
-    from sklearn.pipeline import Pipeline
-
-    from mlcycle.bundle import NativeModel
-    from mlcycle.estimators import WeightedEnsemble
-
-    labels = np.asarray(y)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if isinstance(model, NativeModel):
-            return _update_native(model, X, labels, rounds, seed)
-        if isinstance(model, WeightedEnsemble):
-            target = labels if model.classes_ is None else _codes(labels, model.classes_)
-            members, lines = [], []
-            for member in model.estimators_:
-                try:
-                    updated, line = incremental_update(
-                        member, X, target, rounds=rounds, passes=passes, seed=seed
-                    )
-                except _NotIncremental as exc:
-                    raise _NotIncremental(f"ensemble with a {exc} member") from None
-                members.append(updated)
-                lines.append(line)
-            ensemble = WeightedEnsemble(model.task).set_members(
-                members, list(model.weights_), classes=model.classes_
-            )
-            return ensemble, f"ensemble of {len(members)}: " + "; ".join(lines)
-        if isinstance(model, Pipeline):
-            head = model[:-1]
-            prepared = head.transform(X) if len(model.steps) > 1 else X
-            last_name, last = model.steps[-1]
-            updated, line = _update_estimator(
-                last, prepared, labels, rounds=rounds, passes=passes, seed=seed
-            )
-            steps = [*copy.deepcopy(model.steps[:-1]), (last_name, updated)]
-            return Pipeline(steps), line
-        return _update_estimator(model, X, labels, rounds=rounds, passes=passes, seed=seed)
+        updated, members = _update_model(
+            model, X, np.asarray(y), rounds=rounds, passes=passes, seed=seed
+        )
+    return updated, _describe(members)
 
 
 def _refusal(champion: Champion, part: str) -> BundleError:
     family = champion.params.get("best_family")
     named = f"{part} (family {family})" if family and not part.startswith("ensemble") else part
     return BundleError(
-        f"{champion.name} v{champion.version} (@{champion.alias}) is a {named}, which cannot "
-        "learn incrementally: only LightGBM, XGBoost and scikit-learn models with partial_fit "
-        f"can. Train a challenger instead: `mlcycle retrain {champion.name} --data FILE`."
+        f"{champion.name} v{champion.version} (@{champion.alias}) is a {named}, which an "
+        "update can neither continue nor refit: it continues LightGBM, XGBoost and "
+        "partial_fit models and refits scikit-learn estimators. Train a challenger instead: "
+        f"`mlcycle retrain {champion.name} --data FILE`."
     )
 
 
-def _bundle_fields(champion: Champion, train_part: pd.DataFrame, how: str) -> dict[str, Any]:
+def _refit_note(members: list[MemberUpdate]) -> str | None:
+    """Say plainly that refit parts forgot the champion's rows (they are not kept)."""
+    refit = [m for m in members if m.method == "refit"]
+    if not refit:
+        return None
+    which = ", ".join(m.estimator for m in refit)
+    part = "The model" if len(members) == 1 else f"{len(refit)} of {len(members)} members ({which})"
+    return (
+        f"{part} cannot learn incrementally and {'was' if len(refit) == 1 else 'were'} refit on "
+        f"the {refit[0].rows} new rows only, with the champion's settings: the champion's "
+        "training rows are not kept. `mlcycle retrain` searches again on the new rows."
+    )
+
+
+def _bundle_fields(
+    champion: Champion, train_part: pd.DataFrame, members: list[MemberUpdate]
+) -> dict[str, Any]:
     from mlcycle.data import fingerprint
 
     bundle = champion.bundle
@@ -259,7 +394,7 @@ def _bundle_fields(champion: Champion, train_part: pd.DataFrame, how: str) -> di
             data = bundle.extra_file(extra)  # checked against the manifest again
             if data is not None:
                 extras[extra] = data
-    params = {**champion.params, "updated_from": champion.version, "update": how}
+    params = {**champion.params, "updated_from": champion.version, "update": _describe(members)}
     params.setdefault("task", champion.task)
     params.setdefault("target", champion.target)
     params.setdefault("metric", champion.metric.name)
@@ -268,6 +403,7 @@ def _bundle_fields(champion: Champion, train_part: pd.DataFrame, how: str) -> di
         "parent_version": champion.version,
         "data_fingerprint": fingerprint(train_part),
         "train_rows": len(train_part),
+        "update_members": [asdict(m) for m in members],
     }
     return {
         "schema": bundle.schema,
@@ -275,6 +411,8 @@ def _bundle_fields(champion: Champion, train_part: pd.DataFrame, how: str) -> di
         "lineage": lineage,
         "reference_profile": bundle.reference_profile,
         "extra_files": extras,
+        # the gate scored the update with the champion's threshold: serve it with that too
+        "decision_threshold": champion.threshold,
     }
 
 
@@ -311,17 +449,23 @@ def update(
     train_part, holdout_part = fresh_data(data, champion, holdout=holdout, seed=seed)
     features = champion.bundle.schema.feature_names
     try:
-        updated, how = incremental_update(
-            champion.model,
-            train_part[features],
-            train_part[champion.target].to_numpy(),
-            rounds=None if rounds is None else int(rounds),
-            passes=int(passes),
-            seed=seed,
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            updated, members = _update_model(
+                champion.model,
+                train_part[features],
+                train_part[champion.target].to_numpy(),
+                rounds=None if rounds is None else int(rounds),
+                passes=int(passes),
+                seed=seed,
+            )
     except _NotIncremental as exc:
         raise _refusal(champion, str(exc)) from None
+    how = _describe(members)
     notes = list(champion.notes)
+    refit = _refit_note(members)
+    if refit is not None:
+        notes.append(refit)
     with start_run(experiment=f"retrain-{name}", name=f"update {name}@{alias}") as run:
         comparison = gate(
             champion,
@@ -354,7 +498,7 @@ def update(
                 f"holdout_{comparison.metric}_champion": comparison.champion_score,
             },
             workspace=ws,
-            **_bundle_fields(champion, train_part, how),
+            **_bundle_fields(champion, train_part, members),
         )
         return conclude(
             comparison,
@@ -369,5 +513,6 @@ def update(
             workspace=ws,
             run=run,
             detail=how,
+            members=members,
             notes=notes,
         )
