@@ -46,8 +46,8 @@ def _cli(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
 
 def _train(name: str, frame: pd.DataFrame) -> None:
     mlcycle.train(
-        frame, "churned", name=name, alias="production", budget=10, families=["linear", "lgbm"],
-        workers=1, progress=False, explain=False, card=False, seed=0,
+        frame, "churned", name=name, alias="production", budget=60, families=["linear", "lgbm"],
+        max_trials=6, workers=1, progress=False, explain=False, card=False, seed=0,
     )  # fmt: skip
 
 
@@ -95,9 +95,11 @@ def test_shifted_traffic_is_seen_and_a_better_challenger_is_promoted(
 
     fresh = tmp_path / "fresh.csv"
     _table(1200, seed=2, shift=2.0, rule="diff").to_csv(fresh, index=False)
+    # a trial cap, not the clock, bounds the search: a busy CI machine once ran no trial in 10 s
     done = _cli(
-        "retrain", "churn", "--data", str(fresh), "--budget", "10", "--json", home=clean_env
-    )
+        "retrain", "churn", "--data", str(fresh), "--budget", "60", "--max-trials", "6",
+        "--json", home=clean_env,
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
     decision = json.loads(done.stdout)
     assert decision["promoted"] is True, decision["reason"]
@@ -111,7 +113,8 @@ def test_a_challenger_that_does_not_win_changes_nothing(clean_env: Path, tmp_pat
     more = tmp_path / "more.csv"
     _table(1200, seed=3).to_csv(more, index=False)  # the same world as the champion's
     done = _cli(
-        "retrain", "steady", "--data", str(more), "--budget", "10", "--margin", "0.05", "--json",
+        "retrain", "steady", "--data", str(more), "--budget", "60", "--max-trials", "6",
+        "--margin", "0.05", "--json",
         home=clean_env,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
