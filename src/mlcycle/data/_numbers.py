@@ -1,0 +1,119 @@
+"""Numbers written as text in a locale's format: decimal commas, digit-group separators.
+
+A file written in much of Europe separates fields with ``;`` and writes ``3,14`` and
+``1.234,5``; a spreadsheet export may write ``1,234.5`` or ``12 345``. A CSV parser reads
+all of these as text, and a numeric target read as text becomes hundreds of "classes".
+
+:func:`parse_numbers` converts a text column when *every* non-missing value is a number in
+the given convention (a column with one word among its numbers is left as text, so no
+value is silently turned into a missing one). :func:`decimal_comma_column` is the check the
+loader runs on ``;``, tab and ``|`` separated files, where a comma cannot be the delimiter.
+:func:`numbers_as_text` names the cause when a text column holds numbers anyway, for the
+messages of the loader and of ``train``.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+__all__ = ["DECIMALS", "decimal_comma_column", "numbers_as_text", "parse_numbers"]
+
+DECIMALS = (",", ".")
+_SPACES = "\u00a0\u202f"  # no-break and narrow no-break spaces, as locales group digits
+# one pattern per decimal mark: the digit groups are separated by the other mark or a space
+_NUMBER = {
+    ",": re.compile(r"[+-]?(?:\d{1,3}(?:([. ])\d{3})?(?:\1\d{3})*|\d+)(?:,\d+)?"),
+    ".": re.compile(r"[+-]?(?:\d{1,3}(?:([, ])\d{3})?(?:\1\d{3})*|\d+)(?:\.\d+)?"),
+}
+_PLAIN = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_CURRENCY = "$€£¥₹"
+_DECORATED = re.compile(rf"\(?[+-]?[{_CURRENCY}]?\s?[+-]?\d[\d.,' ]*\s?(?:%|[{_CURRENCY}])?\)?")
+_SAMPLE = 1_000
+_SHARE = 0.9
+
+
+def parse_numbers(series: pd.Series, decimal: str) -> pd.Series | None:
+    """``series`` as float64 when each non-missing value is a number with ``decimal`` as
+    its decimal mark (digit groups separated by the other mark or a space), else None."""
+    text = _text(series)
+    if text is None or text.empty:
+        return None
+    if not text.str.fullmatch(_NUMBER[decimal]).all():
+        return None
+    other = "." if decimal == "," else ","
+    plain = text.str.replace(other, "", regex=False).str.replace(" ", "", regex=False)
+    numbers = pd.to_numeric(plain.str.replace(decimal, ".", regex=False))
+    return numbers.reindex(series.index).astype("float64")
+
+
+def decimal_comma_column(series: pd.Series) -> bool:
+    """Whether a text column is numbers written with decimal commas: every value is one,
+    and at least one has a comma (digit groups alone, ``1.234``, could be either)."""
+    text = _text(series)
+    if text is None or text.empty or not text.str.contains(",", regex=False).any():
+        return False
+    return bool(text.str.fullmatch(_NUMBER[","]).all())
+
+
+def numbers_as_text(series: pd.Series) -> str | None:
+    """Why a text column that holds numbers is not read as numbers, or None.
+
+    The sentence names the cause and the fix, e.g. "holds numbers written as text with
+    decimal commas ('3,14', '2,5'): pass --decimal ',' ...". A column qualifies when at
+    least 90 % of a sample of its values look like numbers in some locale's format.
+    """
+    text = _text(series)
+    if text is None or text.empty:
+        return None
+    sample = text.iloc[:: max(1, len(text) // _SAMPLE)]
+    looks = sample.str.fullmatch(_DECORATED)
+    if looks.mean() < _SHARE:
+        return None
+    numbers = sample[looks]
+    if numbers.str.fullmatch(_PLAIN).all():
+        return None  # plain numbers kept as text (labels such as "1", "2"): no locale at fault
+    words = [str(v) for v in pd.unique(text[~text.str.fullmatch(_DECORATED)])[:3]]
+    rest = f"; {_quoted(words)} are not numbers, blank them" if words else ""
+    comma = numbers.str.fullmatch(_NUMBER[","])
+    point = numbers.str.fullmatch(_NUMBER["."])
+    has_comma = numbers.str.contains(",", regex=False)
+    signs = numbers.str.contains(f"[{_CURRENCY}%]", regex=True)
+    if signs.any():
+        shown = _quoted(numbers[signs])
+        cause = f"with currency or percent signs ({shown}): remove the signs{rest}"
+    elif comma.mean() >= _SHARE and (comma & has_comma).any():
+        cause = (
+            f"with decimal commas ({_quoted(numbers[comma & has_comma])}): the file seems to "
+            f"use decimal commas{rest}; pass --decimal ',' (decimal=',' to mlcycle.data.load)"
+        )
+    elif point.all():
+        grouped = numbers.str.contains("[, ]", regex=True)
+        cause = (
+            f"with separators between digit groups ({_quoted(numbers[grouped])}){rest}; pass "
+            "--decimal '.' (decimal='.' to mlcycle.data.load) to read them as numbers"
+        )
+    else:
+        cause = (
+            f"in more than one format ({_quoted(numbers)}){rest}; write them with one "
+            "decimal mark, or pass --decimal for the one the file uses"
+        )
+    return f"holds numbers written as text {cause}."
+
+
+def _text(series: pd.Series) -> pd.Series | None:
+    """The non-missing values of a text column, stripped, with locale spaces made plain."""
+    if not (pd.api.types.is_string_dtype(series.dtype) or series.dtype == object):
+        return None
+    values = series.dropna()
+    if not values.map(lambda v: isinstance(v, str)).all():
+        return None
+    text = values.astype(str).str.strip()
+    text = text.str.translate({ord(c): " " for c in _SPACES})
+    return text[text != ""]
+
+
+def _quoted(values: object) -> str:
+    items = [str(v) for v in pd.unique(pd.Series(values, dtype=object))[:3]]
+    return ", ".join(repr(v) for v in items)
