@@ -123,3 +123,11 @@ def test_train_names_decimal_commas_in_a_text_target(clean_env: Path) -> None:
     with pytest.raises(DataError, match="--decimal ','"):
         train(frame, "price", budget=5, families="linear", task="regression", name=None)
     assert pd.api.types.is_float_dtype(load(frame, decimal=",")["price"])
+
+
+def test_codes_with_digit_groups_are_no_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "codes.csv"
+    cards = ["4111 1111 1111 1111", "5500 0000 0000 0004", "06 12 34 56 78", "1.2.3"]
+    pd.DataFrame({"n": range(40), "code": cards * 10}).to_csv(path, sep=";", index=False)
+    df = load(path)
+    assert df["code"].tolist()[:4] == cards and df.attrs["mlcycle_warnings"] == []

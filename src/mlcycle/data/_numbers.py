@@ -29,7 +29,7 @@ _NUMBER = {
 }
 _PLAIN = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _CURRENCY = "$€£¥₹"
-_DECORATED = re.compile(rf"\(?[+-]?[{_CURRENCY}]?\s?[+-]?\d[\d.,' ]*\s?(?:%|[{_CURRENCY}])?\)?")
+_SIGNS = re.compile(rf"^\(?[{_CURRENCY}]?\s?|\s?(?:%|[{_CURRENCY}])?\)?$")
 _SAMPLE = 1_000
 _SHARE = 0.9
 
@@ -68,13 +68,13 @@ def numbers_as_text(series: pd.Series) -> str | None:
     if text is None or text.empty:
         return None
     sample = text.iloc[:: max(1, len(text) // _SAMPLE)]
-    looks = sample.str.fullmatch(_DECORATED)
+    looks = _looks_like_numbers(sample)
     if looks.mean() < _SHARE:
         return None
     numbers = sample[looks]
     if numbers.str.fullmatch(_PLAIN).all():
         return None  # plain numbers kept as text (labels such as "1", "2"): no locale at fault
-    words = [str(v) for v in pd.unique(text[~text.str.fullmatch(_DECORATED)])[:3]]
+    words = [str(v) for v in pd.unique(text[~_looks_like_numbers(text)])[:3]]
     rest = f"; {_quoted(words)} are not numbers, blank them" if words else ""
     comma = numbers.str.fullmatch(_NUMBER[","])
     point = numbers.str.fullmatch(_NUMBER["."])
@@ -100,6 +100,13 @@ def numbers_as_text(series: pd.Series) -> str | None:
             "decimal mark, or pass --decimal for the one the file uses"
         )
     return f"holds numbers written as text {cause}."
+
+
+def _looks_like_numbers(text: pd.Series) -> pd.Series:
+    """Whether each value is a number in either convention, maybe with a currency or percent
+    sign. Digit groups are of three, so card and phone numbers are no numbers."""
+    core = text.str.replace(_SIGNS, "", regex=True)
+    return core.str.fullmatch(_NUMBER[","]) | core.str.fullmatch(_NUMBER["."])
 
 
 def _text(series: pd.Series) -> pd.Series | None:
