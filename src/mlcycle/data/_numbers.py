@@ -24,37 +24,50 @@ DECIMALS = (",", ".")
 _SPACES = "\u00a0\u202f"  # no-break and narrow no-break spaces, as locales group digits
 # one pattern per decimal mark: the digit groups are separated by the other mark or a space
 _NUMBER = {
-    ",": re.compile(r"[+-]?(?:\d{1,3}(?:([. ])\d{3})?(?:\1\d{3})*|\d+)(?:,\d+)?"),
-    ".": re.compile(r"[+-]?(?:\d{1,3}(?:([, ])\d{3})?(?:\1\d{3})*|\d+)(?:\.\d+)?"),
+    ",": re.compile(r"[+-]?(?:\d{1,3}(?:([. ])\d{3})?(?:\1\d{3})*|\d+)(?:,\d+)?(?:[eE][+-]?\d+)?"),
+    ".": re.compile(r"[+-]?(?:\d{1,3}(?:([, ])\d{3})?(?:\1\d{3})*|\d+)(?:\.\d+)?(?:[eE][+-]?\d+)?"),
 }
 _PLAIN = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _CURRENCY = "$€£¥₹"
 _SIGNS = re.compile(rf"^\(?[{_CURRENCY}]?\s?|\s?(?:%|[{_CURRENCY}])?\)?$")
 _SAMPLE = 1_000
+_WORDS_SCAN = 100_000
 _SHARE = 0.9
 
 
 def parse_numbers(series: pd.Series, decimal: str) -> pd.Series | None:
     """``series`` as float64 when each non-missing value is a number with ``decimal`` as
     its decimal mark (digit groups separated by the other mark or a space), else None."""
-    text = _text(series)
-    if text is None or text.empty:
-        return None
-    if not text.str.fullmatch(_NUMBER[decimal]).all():
-        return None
     other = "." if decimal == "," else ","
+    sample = _text(series, sample=True)
+    if sample is None or sample.empty or not sample.str.fullmatch(_NUMBER[decimal]).all():
+        return None  # most text columns are ruled out on a sample
+    values = _strings(series)
+    if values is None:
+        return None
+    if not values.str.contains(f"[{re.escape(other)} {_SPACES}]", regex=True).any():
+        # no digit groups: swapping the mark is all it takes, vectorised (a regex per
+        # value costs seconds on a million rows)
+        numbers = pd.to_numeric(values.str.replace(decimal, ".", regex=False), errors="coerce")
+        if numbers.notna().all():
+            return numbers.reindex(series.index).astype("float64")
+    text = _text(series)
+    if text is None or not text.str.fullmatch(_NUMBER[decimal]).all():
+        return None
     plain = text.str.replace(other, "", regex=False).str.replace(" ", "", regex=False)
     numbers = pd.to_numeric(plain.str.replace(decimal, ".", regex=False))
     return numbers.reindex(series.index).astype("float64")
 
 
 def decimal_comma_column(series: pd.Series) -> bool:
-    """Whether a text column is numbers written with decimal commas: every value is one,
-    and at least one has a comma (digit groups alone, ``1.234``, could be either)."""
-    text = _text(series)
-    if text is None or text.empty or not text.str.contains(",", regex=False).any():
+    """Whether a text column looks like numbers written with decimal commas: a sample of
+    its values are all such numbers and some value has a comma (digit groups alone,
+    ``1.234``, could be either). :func:`parse_numbers` checks every value."""
+    sample = _text(series, sample=True)
+    if sample is None or sample.empty or not sample.str.fullmatch(_NUMBER[","]).all():
         return False
-    return bool(text.str.fullmatch(_NUMBER[","]).all())
+    values = _strings(series)
+    return values is not None and bool(values.str.contains(",", regex=False).any())
 
 
 def numbers_as_text(series: pd.Series) -> str | None:
@@ -64,17 +77,18 @@ def numbers_as_text(series: pd.Series) -> str | None:
     decimal commas ('3,14', '2,5'): pass --decimal ',' ...". A column qualifies when at
     least 90 % of a sample of its values look like numbers in some locale's format.
     """
-    text = _text(series)
-    if text is None or text.empty:
+    sample = _text(series, sample=True)
+    if sample is None or sample.empty:
         return None
-    sample = text.iloc[:: max(1, len(text) // _SAMPLE)]
     looks = _looks_like_numbers(sample)
     if looks.mean() < _SHARE:
         return None
     numbers = sample[looks]
     if numbers.str.fullmatch(_PLAIN).all():
         return None  # plain numbers kept as text (labels such as "1", "2"): no locale at fault
-    words = [str(v) for v in pd.unique(text[~_looks_like_numbers(text)])[:3]]
+    head = _text(series.iloc[:_WORDS_SCAN])  # rare words beyond the sample, read cheaply
+    scanned = sample if head is None else pd.concat([sample, head])
+    words = [str(v) for v in pd.unique(scanned[~_looks_like_numbers(scanned)])[:3]]
     rest = f"; {_quoted(words)} are not numbers, blank them" if words else ""
     comma = numbers.str.fullmatch(_NUMBER[","])
     point = numbers.str.fullmatch(_NUMBER["."])
@@ -109,12 +123,23 @@ def _looks_like_numbers(text: pd.Series) -> pd.Series:
     return core.str.fullmatch(_NUMBER[","]) | core.str.fullmatch(_NUMBER["."])
 
 
-def _text(series: pd.Series) -> pd.Series | None:
-    """The non-missing values of a text column, stripped, with locale spaces made plain."""
+def _strings(series: pd.Series, *, sample: bool = False) -> pd.Series | None:
+    """The non-missing values of a text column (a spread sample of about 1,000 of them);
+    None for a column of anything but text."""
     if not (pd.api.types.is_string_dtype(series.dtype) or series.dtype == object):
         return None
     values = series.dropna()
-    if not values.map(lambda v: isinstance(v, str)).all():
+    if sample:
+        values = values.iloc[:: max(1, len(values) // _SAMPLE)]
+    if values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) != "string":
+        return None
+    return values
+
+
+def _text(series: pd.Series, *, sample: bool = False) -> pd.Series | None:
+    """:func:`_strings` stripped, with locale spaces made plain, blanks left out."""
+    values = _strings(series, sample=sample)
+    if values is None:
         return None
     text = values.astype(str).str.strip()
     text = text.str.translate({ord(c): " " for c in _SPACES})
