@@ -156,6 +156,11 @@ def test_train_reads_a_semicolon_csv_with_decimal_commas_as_numbers(
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["task"] == "regression"
     assert "warning" not in done.stderr
+    registered = cli("train", str(path), *args, "--max-trials", "1", "--name", "d", cwd=tmp_path)
+    assert registered.returncode == 0, registered.stderr
+    scored = cli("predict", "d", str(path), "-o", "scored.csv", "--json", cwd=tmp_path)
+    assert scored.returncode == 0, scored.stdout + scored.stderr  # no row refused
+    assert json.loads(scored.stdout)["rows_scored"] == len(diabetes)
 
 
 def test_train_names_decimal_commas_it_cannot_detect_and_decimal_reads_them(

@@ -18,7 +18,13 @@ import re
 
 import pandas as pd
 
-__all__ = ["DECIMALS", "decimal_comma_column", "numbers_as_text", "parse_numbers"]
+__all__ = [
+    "DECIMALS",
+    "decimal_comma_column",
+    "decimal_comma_values",
+    "numbers_as_text",
+    "parse_numbers",
+]
 
 DECIMALS = (",", ".")
 _SPACES = "\u00a0\u202f"  # no-break and narrow no-break spaces, as locales group digits
@@ -68,6 +74,16 @@ def decimal_comma_column(series: pd.Series) -> bool:
         return False
     values = _strings(series)
     return values is not None and bool(values.str.contains(",", regex=False).any())
+
+
+def decimal_comma_values(text: pd.Series) -> pd.Series:
+    """Each value of ``text`` read as a decimal-comma number (``1.234,5``), NaN where it is
+    none: for a column already known to hold numbers, cell by cell."""
+    values = text.astype(str).str.strip()
+    ok = values.str.fullmatch(_NUMBER[","]).fillna(False).astype(bool)
+    plain = values[ok].str.replace(".", "", regex=False).str.replace(" ", "", regex=False)
+    numbers = pd.to_numeric(plain.str.replace(",", ".", regex=False), errors="coerce")
+    return numbers.reindex(text.index).astype("float64")
 
 
 def numbers_as_text(series: pd.Series) -> str | None:
