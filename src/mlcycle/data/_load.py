@@ -611,7 +611,7 @@ def _suggest(name: str, names: list[str]) -> str:
 
 def _read_numbers(df: pd.DataFrame, decimal: str | None, *, detect: bool) -> str | None:
     """Text columns of numbers written with ``decimal`` (or detected decimal commas) made
-    float, in place; the decimal mark used, or None when no column was converted."""
+    float, in place; the mark given, else ',' when a column was detected, else None."""
     used = decimal
     for position, column in enumerate(df.columns):
         series = df.iloc[:, position]
