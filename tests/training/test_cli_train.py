@@ -142,3 +142,76 @@ def test_train_warns_of_personal_data_it_leaves_out_and_allow_pii_keeps_it(
     assert kept.returncode == 0, kept.stderr
     summary = json.loads(kept.stdout)
     assert summary["left_out"] == {} and summary["version"] == 2
+
+
+def test_train_reads_a_semicolon_csv_with_decimal_commas_as_numbers(
+    diabetes: pd.DataFrame, tmp_path: Path, clean_env: Path
+) -> None:
+    path = tmp_path / "diabetes.csv"
+    diabetes.to_csv(path, sep=";", decimal=",", index=False)
+    args = ["-t", "progression", "--budget", "20", "--families", "linear", "--workers", "1"]
+    done = cli(
+        "train", str(path), *args, "--max-trials", "2", "--no-register", "--json", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["task"] == "regression"
+    assert "warning" not in done.stderr
+    registered = cli("train", str(path), *args, "--max-trials", "1", "--name", "d", cwd=tmp_path)
+    assert registered.returncode == 0, registered.stderr
+    scored = cli("predict", "d", str(path), "-o", "scored.csv", "--json", cwd=tmp_path)
+    assert scored.returncode == 0, scored.stdout + scored.stderr  # no row refused
+    assert json.loads(scored.stdout)["rows_scored"] == len(diabetes)
+
+
+def test_train_names_decimal_commas_it_cannot_detect_and_decimal_reads_them(
+    diabetes: pd.DataFrame, tmp_path: Path, clean_env: Path
+) -> None:
+    path = tmp_path / "diabetes.csv"
+    diabetes.to_csv(path, sep=",", decimal=",", index=False)  # ',' delimiter: values quoted
+    args = ["-t", "progression", "--budget", "20", "--families", "linear", "--workers", "1"]
+    refused = cli("train", str(path), *args, "--no-register", cwd=tmp_path)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "'progression' holds numbers written as text with decimal commas" in refused.stderr
+    assert "--decimal ','" in refused.stderr
+    done = cli(
+        "train",
+        str(path),
+        *args,
+        "--decimal",
+        ",",
+        "--max-trials",
+        "2",
+        "--no-register",
+        "--json",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["task"] == "regression" and summary["test"]["r2"] > 0.2
+
+
+def test_the_main_job_takes_decimal(
+    diabetes: pd.DataFrame, tmp_path: Path, clean_env: Path
+) -> None:
+    path = tmp_path / "diabetes.csv"
+    diabetes.to_csv(path, sep=",", decimal=",", index=False)
+    done = cli(
+        "run",
+        str(path),
+        "-t",
+        "progression",
+        "--decimal",
+        ",",
+        "--budget",
+        "20",
+        "--families",
+        "linear",
+        "--workers",
+        "1",
+        "--max-trials",
+        "2",
+        "--json",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["task"] == "regression"

@@ -107,6 +107,14 @@ out = _console()
 err = _console(stderr=True)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+DecimalMark = Annotated[
+    str | None,
+    typer.Option(
+        "--decimal",
+        help="Decimal mark of the numbers in the file, ',' or '.' (default: decimal commas "
+        "are detected in ';'-, tab- and '|'-separated files).",
+    ),
+]
 
 
 def _errors(fn: F) -> F:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from mlcycle.cli._app import _emit_json, _errors, app, err, out, shown
+from mlcycle.cli._app import DecimalMark, _emit_json, _errors, app, err, out, shown
 from mlcycle.exceptions import BadParameterError, NotFoundError
 
 
@@ -31,6 +31,7 @@ def profile(
         str, typer.Option("--experiment", "-e", help="Record the profile in a run here.")
     ] = "profiles",
     no_log: Annotated[bool, typer.Option("--no-log", help="Do not record a run.")] = False,
+    decimal: DecimalMark = None,
 ) -> None:
     """Profile a table: columns, quality warnings, leakage and personal-data suspects."""
     import tempfile
@@ -38,7 +39,7 @@ def profile(
     from mlcycle.data import fingerprint, load
     from mlcycle.data import profile as make_profile
 
-    frame = load(data, target=target)
+    frame = load(data, target=target, decimal=decimal)
     _show_warnings(frame)
     result = make_profile(frame, target=target)
     result.render(out)
@@ -76,6 +77,7 @@ def validate(
     ] = None,
     rules: Annotated[Path | None, typer.Option("--rules", "-r", help="rules.yaml.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    decimal: DecimalMark = None,
 ) -> None:
     """Check a table against a schema and rules; exit code 1 on failure (a CI gate)."""
     from mlcycle.data import load, load_rules
@@ -84,7 +86,7 @@ def validate(
 
     if schema is None and rules is None:
         raise BadParameterError("validate needs --schema, --rules or both.")
-    frame = load(data)
+    frame = load(data, decimal=decimal)
     _show_warnings(frame)
     parsed_schema = None
     if schema is not None:
@@ -112,6 +114,7 @@ def anonymize(
         typer.Option("--plan", "-p", help="COLUMN=ACTION (drop, hash, mask, generalize, keep)."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    decimal: DecimalMark = None,
 ) -> None:
     """Drop, hash (HMAC), mask or generalise personal data; report what changed."""
     from mlcycle.data import anonymize as run_anonymize
@@ -125,7 +128,7 @@ def anonymize(
                 f"--plan {item!r} must look like COLUMN=ACTION, e.g. email=hash."
             )
         actions[column] = action
-    frame = load(data)
+    frame = load(data, decimal=decimal)
     _show_warnings(frame)
     result, report = run_anonymize(frame, actions or None)
     suffix = output.suffix.lower()

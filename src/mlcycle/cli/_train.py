@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mlcycle.cli._app import _emit_json, _errors, app, err, out, run_app, shown
+from mlcycle.cli._app import DecimalMark, _emit_json, _errors, app, err, out, run_app, shown
 
 DataPath = Annotated[Path, typer.Argument(help="CSV, TSV, Parquet or JSON lines file.")]
 Target = Annotated[str, typer.Option("--target", "-t", help="The column to predict.")]
@@ -82,14 +82,20 @@ def train(
         bool, typer.Option("--no-register", help="Track the runs but register nothing.")
     ] = False,
     as_json: AsJson = False,
+    decimal: DecimalMark = None,
 ) -> None:
     """Search model families within a time budget; evaluate, explain and register the best."""
     from mlcycle.training import default_model_name
     from mlcycle.training import train as run_train
 
     model_name = None if no_register else (name or default_model_name(data))
+    source: Any = data
+    if decimal is not None:  # train() reads with detection; an explicit mark is read here
+        from mlcycle.data import load
+
+        source = load(data, target=target, decimal=decimal)
     result = run_train(
-        data,
+        source,
         target,
         **_options(
             task=task,
@@ -142,6 +148,7 @@ def job(
     allow_pii: AllowPii = False,
     max_trials: MaxTrials = None,
     as_json: AsJson = False,
+    decimal: DecimalMark = None,
 ) -> None:
     """The main job: profile → validate → train → evaluate → explain → register → @staging."""
     from mlcycle.training import run_job
@@ -152,6 +159,7 @@ def job(
         name=name,
         budget=budget,
         rules=rules,
+        decimal=decimal,
         console=err,
         progress=not as_json,
         **_options(

@@ -6,7 +6,10 @@ sample of the first megabyte decides what can be decided cheaply: the encoding (
 byte-order mark, then UTF-8, then charset-normalizer, preferring Western European
 code pages when candidates tie, as they do on short samples), the delimiter
 (:class:`csv.Sniffer` among ``,`` ``;`` tab ``|``, checked by consistent field counts) and
-whether the file is text at all. Every problem is raised as an
+whether the file is text at all. In a ``;``, tab or ``|`` separated file, a column whose
+every value is a number written with a decimal comma (``3,14``, ``1.234,5``) is read as
+numbers; ``decimal=`` sets the decimal mark instead of detecting it (see
+:mod:`mlcycle.data._numbers`). Every problem is raised as an
 :class:`~mlcycle.exceptions.MlcycleError` (:class:`~mlcycle.exceptions.SchemaError` when the
 columns are wrong) whose message says what happened, what was expected and what to do.
 
@@ -31,6 +34,7 @@ from typing import Any, NoReturn
 import pandas as pd
 
 from mlcycle.data._kinds import NUMBER, mixed_values
+from mlcycle.data._numbers import DECIMALS, decimal_comma_column, numbers_as_text, parse_numbers
 from mlcycle.exceptions import DataError, SchemaError
 
 __all__ = ["FORMATS", "SOURCE_ATTR", "WARNINGS_ATTR", "load"]
@@ -84,19 +88,25 @@ def load(
     target: str | None = None,
     columns: list[str] | None = None,
     strict: bool = False,
+    decimal: str | None = None,
 ) -> pd.DataFrame:
     """Read a table and check it before anything is trained on it.
 
     ``format`` is taken from the extension when not given; ``encoding`` and
     ``delimiter`` are detected when not given. ``columns`` reads only those columns
     (the target is added to them). ``strict=True`` refuses a column that mixes numbers
-    and words instead of keeping it as text with a warning.
+    and words instead of keeping it as text with a warning. ``decimal`` (``','`` or
+    ``'.'``) is the decimal mark of numbers written as text: text columns whose every value
+    is such a number (``1.234,5`` with ``','``; ``1,234.5`` with ``'.'``) are read as
+    numbers. Left out, decimal commas are detected in ``;``, tab and ``|`` separated files.
 
     >>> df = load("data.csv", target="churned")  # doctest: +SKIP
     >>> df.attrs["mlcycle_source"]["delimiter"]  # doctest: +SKIP
     ';'
     """
     fmt = _check_parameters(source, format, encoding, delimiter, target, columns)
+    if decimal is not None and decimal not in DECIMALS:
+        _bad("decimal", "',' or '.' (the decimal mark), or None to detect it", decimal)
     wanted = None if columns is None else _with_target(columns, target)
     info: dict[str, Any]
     if isinstance(source, pd.DataFrame):
@@ -106,13 +116,16 @@ def load(
         fmt = fmt or _format_from_extension(path)
         _check_file(path)
         if fmt in ("csv", "tsv"):
-            df, info = _read_csv(path, fmt, encoding, delimiter, wanted)
+            df, info = _read_csv(path, fmt, encoding, delimiter, wanted, decimal)
         elif fmt == "parquet":
             df, info = _read_parquet(path, wanted)
         else:
             df, info = _read_json(path, fmt, encoding, wanted)
     name = info["path"] or "the DataFrame"
     _check_duplicates([str(c) for c in df.columns], name)
+    # decimal commas cannot be told apart from the delimiter in a ','-separated file
+    detect = decimal is None and info["delimiter"] not in (None, ",")
+    info["decimal"] = _read_numbers(df, decimal, detect=detect) if decimal or detect else None
     if len(df) == 0:
         raise _DataError(
             f"{_quote(name)} has columns ({_list(df.columns)}) but no rows. "
@@ -324,6 +337,7 @@ def _read_csv(
     encoding: str | None,
     delimiter: str | None,
     wanted: list[str] | None,
+    decimal: str | None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     import pyarrow as pa
     import pyarrow.csv as pacsv
@@ -347,6 +361,8 @@ def _read_csv(
     read = pacsv.ReadOptions(encoding=arrow_encoding)
     parse = pacsv.ParseOptions(delimiter=sep, newlines_in_values=True)
     convert = pacsv.ConvertOptions(include_columns=wanted, strings_can_be_null=True)
+    if decimal == ",":  # else "1.234" would be read as 1.234, not as 1234
+        convert.decimal_point = ","
     _check_memory(path, _csv_estimate(head, truncated, read, parse, convert, path))
     try:
         # pyarrow re-types a column whose later blocks hold words; it stays text and
@@ -593,6 +609,21 @@ def _suggest(name: str, names: list[str]) -> str:
     return f" Did you mean {lowered[close[0]]!r}?" if close else ""
 
 
+def _read_numbers(df: pd.DataFrame, decimal: str | None, *, detect: bool) -> str | None:
+    """Text columns of numbers written with ``decimal`` (or detected decimal commas) made
+    float, in place; the mark given, else ',' when a column was detected, else None."""
+    used = decimal
+    for position, column in enumerate(df.columns):
+        series = df.iloc[:, position]
+        if detect and not decimal_comma_column(series):
+            continue
+        numbers = parse_numbers(series, decimal or ",")
+        if numbers is not None:
+            df[column] = numbers
+            used = decimal or ","
+    return used
+
+
 def _mixed_type_notes(df: pd.DataFrame, *, strict: bool) -> list[str]:
     notes = []
     for position, column in enumerate(df.columns):
@@ -600,6 +631,10 @@ def _mixed_type_notes(df: pd.DataFrame, *, strict: bool) -> list[str]:
         if not (pd.api.types.is_string_dtype(series.dtype) or series.dtype == object):
             continue
         offending = mixed_values(series)
+        cause = numbers_as_text(series)
+        if cause is not None and not (strict and offending is not None):
+            notes.append(f"Column {column!r} {cause} It is kept as text.")
+            continue
         if offending is None:
             continue
         count, examples = offending

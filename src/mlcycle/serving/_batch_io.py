@@ -257,8 +257,12 @@ class _TextSource(Source):
 
         columns = {f: self.schema.column(f) for f in self.schema.feature_names}
         for table in _rechunk(batches(), self.chunk_rows):
+            # a delimiter other than ',' leaves the comma free to be the decimal mark
+            commas = self.sep != ","
             features = {
-                n: _from_text(table[n], columns[n]) for n in table.column_names if n in columns
+                n: _from_text(table[n], columns[n], decimal_comma=commas)
+                for n in table.column_names
+                if n in columns
             }
             yield Chunk(table, _frame(features, table.num_rows))
 
@@ -299,7 +303,7 @@ def _texts(array: Any) -> pd.Series:
     return pd.Series(array.to_numpy(zero_copy_only=False), dtype=object)
 
 
-def _from_text(array: Any, column: Column) -> pd.Series:
+def _from_text(array: Any, column: Column, *, decimal_comma: bool = False) -> pd.Series:
     """A CSV column's cells as the schema's type reads them; cells that do not read stay text.
 
     So the schema reports a bad cell with its own value ("'abc' is not a number") instead
@@ -319,6 +323,11 @@ def _from_text(array: Any, column: Column) -> pd.Series:
         text = _texts(array)
         numbers = pd.to_numeric(text, errors="coerce")
         unread = (numbers.isna() & text.notna()).to_numpy(dtype=bool)
+        if decimal_comma and unread.any():
+            from mlcycle.data._numbers import decimal_comma_values
+
+            numbers[unread] = decimal_comma_values(text[unread])
+            unread = (numbers.isna() & text.notna()).to_numpy(dtype=bool)
         values = numbers.to_numpy(dtype=object)
         values[unread] = text.to_numpy()[unread]
         return pd.Series(values, dtype=object)

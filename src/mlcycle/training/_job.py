@@ -52,6 +52,7 @@ def run_job(
     alias: str = "staging",
     budget: float = 60.0,
     rules: str | os.PathLike[str] | None = None,
+    decimal: str | None = None,
     console: Console | None = None,
     progress: bool = True,
     **train_options: Any,
@@ -59,6 +60,7 @@ def run_job(
     """Run the whole job; ``train_options`` go to :func:`mlcycle.train` (metric, cv, ...).
 
     ``rules`` (a rules YAML, see ``mlcycle validate``) must pass before anything is trained.
+    ``decimal`` is the decimal mark of the file's numbers (see :func:`mlcycle.data.load`).
     """
     from rich.console import Console
 
@@ -72,7 +74,7 @@ def run_job(
     parse_model_ref(model_name)
     if not isinstance(target, str) or not target:
         raise bad_parameter("target", "run_job()", "a column name", target)
-    frame = load(data, target=target)
+    frame = load(data, target=target, decimal=decimal)
     for note in frame.attrs.get("mlcycle_warnings", []):
         console.print(f"[yellow]warning:[/] {note}", soft_wrap=True)
 

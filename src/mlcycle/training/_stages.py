@@ -424,6 +424,7 @@ def detect_task(y: pd.Series, task: str | None = None) -> str:
                 f"{distinct}. Use task='multiclass' or 'regression'."
             )
         if task == "regression" and not pd.api.types.is_numeric_dtype(values.dtype):
+            _check_numbers_as_text(values)
             raise BadParameterError(
                 f"task='regression' needs a numeric target; '{y.name}' holds "
                 f"{values.dtype} values such as {values.iloc[0]!r}."
@@ -443,12 +444,25 @@ def detect_task(y: pd.Series, task: str | None = None) -> str:
         values.dtype
     )
     if not numeric:
+        if distinct > 2:  # "3,14" read as text is no class label: say why, not "N classes"
+            _check_numbers_as_text(values)
         return "multiclass"
     as_float = values.to_numpy(dtype=np.float64)
     integral = bool(np.all(np.isfinite(as_float)) and np.all(as_float == np.round(as_float)))
     if integral and distinct <= min(20, max(3, len(values) // 20)):
         return "multiclass"
     return "regression"
+
+
+def _check_numbers_as_text(values: pd.Series) -> None:
+    from mlcycle.data._numbers import numbers_as_text
+
+    cause = numbers_as_text(values)
+    if cause is not None:
+        raise DataError(
+            f"The target '{values.name}' {cause} Read as text it would be a class label per "
+            "value; pass task='multiclass' if the values really are classes."
+        )
 
 
 def check_target(y: pd.Series, task: str | None) -> str:
