@@ -324,7 +324,7 @@ def _from_text(array: Any, column: Column, *, decimal_comma: bool = False) -> pd
         numbers = pd.to_numeric(text, errors="coerce")
         unread = (numbers.isna() & text.notna()).to_numpy(dtype=bool)
         if decimal_comma and unread.any():
-            from mlcycle.data._numbers import decimal_comma_values
+            from mlcycle.data import decimal_comma_values
 
             numbers[unread] = decimal_comma_values(text[unread])
             unread = (numbers.isna() & text.notna()).to_numpy(dtype=bool)

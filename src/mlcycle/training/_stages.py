@@ -455,7 +455,7 @@ def detect_task(y: pd.Series, task: str | None = None) -> str:
 
 
 def _check_numbers_as_text(values: pd.Series) -> None:
-    from mlcycle.data._numbers import numbers_as_text
+    from mlcycle.data import numbers_as_text
 
     cause = numbers_as_text(values)
     if cause is not None:
