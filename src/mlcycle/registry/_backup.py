@@ -323,7 +323,9 @@ def restore(path: str | Path, workspace: Workspace | None = None) -> BackupRepor
     files = _verified_files(source, meta, home)
     size, added = 0, []
     try:
-        for digest in digests:  # blobs first: no restored row may point at a missing one
+        # each blob is read (and hashed) again here: _verified_blobs checked them all before
+    # anything was written, without holding a whole backup in memory
+    for digest in digests:  # blobs first: no restored row may point at a missing one
             data = blobs.get_bytes(digest)
             if not ws.artifacts.exists(digest):
                 added.append(digest)

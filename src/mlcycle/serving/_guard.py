@@ -215,7 +215,8 @@ class GuardedProtocol(HttpToolsProtocol):
 
     # A deadline is a number; a timer runs only once a chunk of data leaves a request
     # unfinished (data_received), so a request that arrives whole, the usual case, starts
-    # and cancels none (two timers a request cost about 8% of the single-row throughput).
+    # and cancels none (the first version started two a request; paired benchmark runs
+    # showed it a few per cent slower, within this machine's noise: docs/benchmarks.md).
     # A timer that fires early for the phase now running re-arms itself for that phase.
 
     def _arm(self, seconds: float, phase: str) -> None:
