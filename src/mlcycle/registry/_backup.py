@@ -324,8 +324,8 @@ def restore(path: str | Path, workspace: Workspace | None = None) -> BackupRepor
     size, added = 0, []
     try:
         # each blob is read (and hashed) again here: _verified_blobs checked them all before
-    # anything was written, without holding a whole backup in memory
-    for digest in digests:  # blobs first: no restored row may point at a missing one
+        # anything was written, without holding a whole backup in memory
+        for digest in digests:  # blobs first: no restored row may point at a missing one
             data = blobs.get_bytes(digest)
             if not ws.artifacts.exists(digest):
                 added.append(digest)
