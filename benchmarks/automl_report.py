@@ -395,7 +395,7 @@ def budget_text(kept: dict[str, dict[str, Any]], load: bool) -> str:
     where = "with a busy loop on one of the pinned CPUs (--load)" if load else "no --load"
     lines = [f"fit seconds / budget, {where}:"]
     for tool, one in kept.items():
-        longest = f"{fmt(one['max_ratio'], '.2f')} ({one['max_dataset'] or '-'})"
+        longest = f"{one['max_ratio']:.2f} ({one['max_dataset']})" if one["max_dataset"] else "-"
         over = ", ".join(one["over"]) or "none"
         failed = f"; failed: {', '.join(one['failed'])}" if one["failed"] else ""
         lines.append(
