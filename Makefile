@@ -36,7 +36,7 @@ format: venv
 bench: venv
 	$(BIN)/python benchmarks/tracking.py
 
-## bench-automl: mlcycle vs FLAML on the public suite, 60 s each (about 35 minutes)
+## bench-automl: mlcycle vs FLAML and a default HistGradientBoosting on the public suite, 60 s each (about 35 minutes)
 bench-automl: venv
 	$(BIN)/python benchmarks/automl.py --json .bench/automl.json
 
