@@ -22,7 +22,15 @@ from mlcycle.exceptions import BadParameterError, require
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["EARLY_STOPPING_SHARE", "FAMILIES", "Family", "check_families", "default_families"]
+__all__ = [
+    "EARLY_STOPPING_SHARE",
+    "FAMILIES",
+    "FIRST",
+    "PORTFOLIO",
+    "Family",
+    "check_families",
+    "default_families",
+]
 
 MAX_ROUNDS = 5000
 EARLY_STOPPING_ROUNDS = 50
@@ -168,30 +176,36 @@ def _hgb_space(trial: optuna.Trial, task: str, n_rows: int) -> dict[str, Any]:
         "min_samples_leaf": trial.suggest_int("hgb.min_samples_leaf", 2, 100, log=True),
         "l2_regularization": trial.suggest_float("hgb.l2_regularization", 1e-6, 10.0, log=True),
         "max_features": trial.suggest_float("hgb.max_features", 0.3, 1.0),
+        "early_stopping": trial.suggest_categorical("hgb.early_stopping", [True, False]),
     }
 
 
 def _hgb_defaults(task: str, n_rows: int) -> dict[str, Any]:
+    """scikit-learn's own defaults: 100 rounds, no early stopping below 10,000 rows."""
     return {
         "learning_rate": 0.1,
         "max_leaf_nodes": 31,
-        "min_samples_leaf": 20 if n_rows >= 1000 else 5,
+        "min_samples_leaf": 20,
         "l2_regularization": 1e-6,
         "max_features": 1.0,
+        "early_stopping": n_rows > 10_000,
     }
 
 
 def _hgb_build(params: dict[str, Any], task: str, seed: int, n_jobs: int) -> Any:
+    """Early stopping on 10 % of the rows and up to 1,000 rounds, or scikit-learn's 100."""
     from sklearn import ensemble
 
     name = "HistGradientBoosting" + ("Classifier" if _classifier(task) else "Regressor")
+    values = dict(params)
+    stopping = bool(values.pop("early_stopping", True))
     return getattr(ensemble, name)(
-        max_iter=1000,
-        early_stopping=True,
+        max_iter=1000 if stopping else 100,
+        early_stopping=stopping,
         validation_fraction=0.1,
         n_iter_no_change=20,
         random_state=seed,
-        **params,
+        **values,
     )
 
 
@@ -326,7 +340,24 @@ FAMILIES: dict[str, Family] = {
         Family("knn", "k nearest neighbours", _knn_space, _knn_defaults, _knn_build, scaled=True),
     )
 }
-"""Every family by name, in the order their defaults are tried."""
+"""Every family by name."""
+
+FIRST = ("hgb", "lgbm", "linear", "rf", "xgb", "et", "knn")
+"""The order the families' defaults are tried in: strong and cheap first, so that a search cut
+short by its budget has the model one second of defaults gets (scikit-learn's own histogram
+gradient boosting) before anything else."""
+
+PORTFOLIO: tuple[tuple[str, dict[str, Any]], ...] = (
+    # Known-good configurations tried after the defaults, each over its family's defaults:
+    # two of LightGBM's and one of XGBoost's from AutoGluon's zero-shot portfolio (learned on
+    # the ~200 tables of its TabRepo study: "GBMLarge", LightGBM_r131, XGBoost_r33), and the
+    # extra trees every feature may split (AutoGluon's and scikit-learn's regression default).
+    ("lgbm", {"learning_rate": 0.03, "num_leaves": 128, "colsample_bytree": 0.9}),
+    ("lgbm", {"learning_rate": 0.012, "num_leaves": 53, "colsample_bytree": 0.7}),
+    ("xgb", {"learning_rate": 0.018, "max_depth": 10, "min_child_weight": 0.6}),
+    ("et", {"max_features": 1.0, "min_samples_leaf": 1}),
+)
+"""The portfolio: configurations tried after every family's default, in this order."""
 
 _ALIASES = {
     "lightgbm": "lgbm",

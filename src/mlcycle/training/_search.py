@@ -24,7 +24,13 @@ import numpy as np
 import pandas as pd
 
 from mlcycle.evaluation import Metric, get_metric, loss
-from mlcycle.training._families import EARLY_STOPPING_ROUNDS, EARLY_STOPPING_SHARE, FAMILIES
+from mlcycle.training._families import (
+    EARLY_STOPPING_ROUNDS,
+    EARLY_STOPPING_SHARE,
+    FAMILIES,
+    FIRST,
+    PORTFOLIO,
+)
 
 __all__ = ["SearchContext", "TrialRecord", "fit_family", "prepare_folds", "run_search"]
 
@@ -47,7 +53,7 @@ class SearchContext:
     kinds: dict[str, str]
     seed: int
     search: str
-    deadline: float  # wall clock (time.time()) when the search must stop
+    deadline: float  # wall clock (time.time()) when the search *and the refit* must be done
     budget: float
     out_dir: str
     max_trials: int | None = None
@@ -258,10 +264,21 @@ class Objective:
             self._folds[scaled] = prepare_folds(self.ctx, scaled)
         return self._folds[scaled]
 
+    def expected_fold(self, family: str, seconds: list[float]) -> float:
+        """Seconds the next fold of ``family`` will take: its last fold's, else the slowest
+        family's last fold (a family not yet fitted may be as slow as any)."""
+        if seconds:
+            return seconds[-1]
+        if family in self.fold_seconds:
+            return self.fold_seconds[family]
+        return max(self.fold_seconds.values(), default=0.0)
+
     def __call__(self, trial: Any) -> float:
         import optuna
 
         ctx = self.ctx
+        # the search ends early enough to refit the best trials on every row by ctx.deadline
+        search_end = ctx.deadline - refit_reserve(trial.study, ctx)
         family_name = trial.suggest_categorical("family", ctx.families)
         family = FAMILIES[family_name]
         params = family.space(trial, ctx.task, len(ctx.y))
@@ -276,8 +293,8 @@ class Objective:
         for step, ((train, valid), (X_train, X_valid)) in enumerate(
             zip(ctx.folds, self.folds(family.scaled), strict=True)
         ):
-            expected = self.fold_seconds.get(family_name, 0.0) if not seconds else seconds[-1]
-            if time.time() + expected > ctx.deadline or self.stop_file.exists():
+            expected = self.expected_fold(family_name, seconds)
+            if time.time() + expected > search_end or self.stop_file.exists():
                 trial.set_user_attr("stopped", "budget")
                 raise optuna.TrialPruned("the search budget ran out")
             started = time.perf_counter()
@@ -290,7 +307,7 @@ class Objective:
                 seed=ctx.seed,
                 n_jobs=ctx.n_jobs,
                 early_stopping=True,
-                deadline=ctx.deadline,
+                deadline=search_end,
             )
             seconds.append(time.perf_counter() - started)
             self.fold_seconds[family_name] = seconds[-1]
@@ -347,11 +364,17 @@ def _storage(ctx: SearchContext) -> Any:
 
 
 def default_trials(ctx: SearchContext) -> list[dict[str, Any]]:
-    """The first trials: each family's default configuration, as Optuna parameters."""
+    """The first trials, as Optuna parameters: each family's defaults (strong and cheap
+    families first, :data:`~mlcycle.training._families.FIRST`), then the portfolio."""
+    n_rows = len(ctx.y)
+    order = [name for name in FIRST if name in ctx.families]
+    order += [name for name in ctx.families if name not in order]
+    configs = [(name, {}) for name in order]
+    configs += [(name, values) for name, values in PORTFOLIO if name in ctx.families]
     trials = []
-    for name in ctx.families:
-        defaults = FAMILIES[name].defaults(ctx.task, len(ctx.y))
-        trials.append({"family": name, **{f"{name}.{k}": v for k, v in defaults.items()}})
+    for name, values in configs:
+        params = {**FAMILIES[name].defaults(ctx.task, n_rows), **values}
+        trials.append({"family": name, **{f"{name}.{k}": v for k, v in params.items()}})
     return trials
 
 
@@ -378,7 +401,12 @@ def _stopper(ctx: SearchContext) -> Callable[[Any, Any], None]:
 
 
 def refit_reserve(study: Any, ctx: SearchContext) -> float:
-    """Seconds to keep for refitting the best configurations on all rows."""
+    """Seconds to keep before ``ctx.deadline`` for refitting the best configurations (an
+    ensemble's members) on all rows, from the trials' measured fold times.
+
+    Fold times are measured on this machine as it is now, so a core taken by another
+    process makes the trials, and so the reserve, longer: the budget holds under load.
+    """
     import optuna
 
     complete = [
@@ -444,12 +472,13 @@ def run_search(
     from mlcycle.exceptions import DataError
 
     procs = _start_workers(ctx, workers, study_name)
+    grace = max(1.0, 0.02 * ctx.budget)  # a fold that overran its estimate is cut off
     try:
         while any(p.poll() is None for p in procs):
             time.sleep(0.25)
             if on_progress is not None:
                 on_progress(records(study))
-            if time.time() > ctx.deadline + max(5.0, 0.05 * ctx.budget):  # a fold overran
+            if time.time() > ctx.deadline - refit_reserve(study, ctx) + grace:
                 for p in procs:
                     p.kill()
     finally:

@@ -267,20 +267,23 @@ def _fit(
     from mlcycle.training._record import record
 
     started_total, started_wall = started
+    _preload(plan)
     prepared = _stages.prepare_data(plan, table)
     _announce_personal_data(plan, prepared, console)
     with tempfile.TemporaryDirectory(prefix="mlcycle-search-") as scratch:
         search_started = time.perf_counter()
-        # trials stop a little early: what is left pays for worker start-up and the refit
+        # the search and the refit end by this deadline; the search stops early enough for
+        # the refit (estimated from the trials' times), and what is left after the deadline
+        # pays for the evaluation and the records
         ctx, trials = _stages.search(
             plan,
             prepared,
             scratch=scratch,
-            deadline=started_wall + 0.9 * plan.budget,
+            deadline=started_wall + plan.budget - after_refit_seconds(plan, len(prepared.y)),
             console=console,
         )
         searched = time.perf_counter()
-        selection = _stages.select(plan, prepared, ctx, trials, started_wall + plan.budget)
+        selection = _stages.select(plan, prepared, ctx, trials, ctx.deadline)
         model = _stages.refit(prepared, ctx, selection)
         fit_seconds = time.perf_counter() - started_total
         timings = {
@@ -292,6 +295,36 @@ def _fit(
     result = _result(plan, table, prepared, selection, evaluated, model, fit_seconds, timings)
     result = replace(result, started_at=started_wall)
     return record(result, plan=plan, table=table, prepared=prepared)
+
+
+def _preload(plan: TrainPlan) -> None:
+    """Import what the records need (the registry, matplotlib for the card) in a thread
+    while the search runs: a cold import costs seconds that the deadline cannot foresee."""
+    import importlib
+    import threading
+
+    names = ["mlcycle.registry", "mlcycle.bundle"]
+    if plan.card:
+        names.append("matplotlib.pyplot")
+
+    def run() -> None:
+        if plan.card:
+            import matplotlib
+
+            matplotlib.use("Agg")
+        for name in names:
+            importlib.import_module(name)
+
+    threading.Thread(target=run, name="mlcycle-preload", daemon=True).start()
+
+
+def after_refit_seconds(plan: TrainPlan, n_rows: int) -> float:
+    """Seconds of the budget kept for what follows the refit: the test-split evaluation,
+    the explanations (when asked for) and the records (trials, bundle, reference)."""
+    reserve = 1.0 + 0.03 * plan.budget
+    if plan.explain:
+        reserve += 0.07 * plan.budget
+    return min(reserve, 0.3 * plan.budget)
 
 
 def _announce_personal_data(plan: TrainPlan, prepared: Prepared, console: Console | None) -> None:
