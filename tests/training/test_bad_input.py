@@ -63,6 +63,24 @@ def test_a_leaking_column_is_refused_by_name_unless_allowed(clean_env: Path) -> 
     assert any("bwt" in note for note in result.warnings)
 
 
+def test_a_target_computed_from_two_columns_is_refused_naming_both(clean_env: Path) -> None:
+    rng = np.random.default_rng(0)
+    n = 400
+    frame = pd.DataFrame(
+        {
+            "list_price": rng.normal(100, 20, n),
+            "sale_price": rng.normal(90, 20, n),
+            "stock": rng.integers(0, 50, n),
+        }
+    )
+    frame["average_price"] = (frame["list_price"] + frame["sale_price"]) / 2
+    with pytest.raises(DataError, match=r"leak the target 'average_price'.*--allow-leakage") as no:
+        train(frame, "average_price", **FAST)
+    assert "'list_price' together with 'sale_price'" in str(no.value)
+    assert "'sale_price' together with 'list_price'" in str(no.value)
+    assert mlcycle.registry.get_workspace().store.list_models() == []
+
+
 def test_missing_target_and_bad_data(cancer: pd.DataFrame, clean_env: Path, tmp_path: Path) -> None:
     with pytest.raises(MlcycleError, match="target"):
         train(cancer, "nope", **FAST)

@@ -162,7 +162,10 @@ class Profile:
         """Rebuild a profile from :meth:`to_dict` output (as stored with a run)."""
         values = dict(data)
         values["columns"] = {k: ColumnProfile(**v) for k, v in data["columns"].items()}
-        values["leakage"] = [LeakageSuspect(**s) for s in data.get("leakage", [])]
+        values["leakage"] = [
+            LeakageSuspect(**{**s, "partners": tuple(s.get("partners", ()))})
+            for s in data.get("leakage", [])
+        ]
         values["pii"] = [
             PiiFinding(**{**p, "examples": tuple(p["examples"])}) for p in data.get("pii", [])
         ]
@@ -575,7 +578,9 @@ def _target(
     ]
     for name, value in result.association.items():
         result.columns[name].association = value
-    result.leakage = leakage_suspects(frame, target, kinds, task=task, sample=n_sample, seed=seed)
+    result.leakage = leakage_suspects(
+        frame, target, kinds, task=task, sample=n_sample, seed=seed, associations=result.association
+    )
 
 
 # -- helpers ------------------------------------------------------------------------------

@@ -478,7 +478,7 @@ def _check_leakage(frame: pd.DataFrame, profile: Any, target: str, allow: bool) 
         return []
     lines = [f"'{s.column}' ({s.detail})" for s in suspects]
     if not allow:
-        columns = ", ".join(f"'{s.column}'" for s in suspects)
+        columns = ", ".join(f"'{c}'" for c in dict.fromkeys(s.column for s in suspects))
         raise DataError(
             f"Column(s) {columns} look like they leak the target '{target}': "
             f"{'; '.join(lines)}. A model trained on them would not work in use. Drop them, "
