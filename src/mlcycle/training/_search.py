@@ -294,7 +294,10 @@ class Objective:
             zip(ctx.folds, self.folds(family.scaled), strict=True)
         ):
             expected = self.expected_fold(family_name, seconds)
-            if time.time() + expected > search_end or self.stop_file.exists():
+            late = time.time() + expected > search_end and _any_complete(trial.study)
+            if late or self.stop_file.exists():
+                if late and time.time() + min(self.fold_seconds.values()) > search_end:
+                    self.stop_file.touch()  # not even the cheapest family's fold fits
                 trial.set_user_attr("stopped", "budget")
                 raise optuna.TrialPruned("the search budget ran out")
             started = time.perf_counter()
@@ -400,6 +403,14 @@ def _stopper(ctx: SearchContext) -> Callable[[Any, Any], None]:
     return callback
 
 
+def _any_complete(study: Any) -> bool:
+    """Whether a trial has finished: until one has, the budget stops nothing, because a
+    model a little late is better than none at all."""
+    import optuna
+
+    return bool(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
+
+
 def refit_reserve(study: Any, ctx: SearchContext) -> float:
     """Seconds to keep before ``ctx.deadline`` for refitting the best configurations (an
     ensemble's members) on all rows, from the trials' measured fold times.
@@ -478,7 +489,8 @@ def run_search(
             time.sleep(0.25)
             if on_progress is not None:
                 on_progress(records(study))
-            if time.time() > ctx.deadline - refit_reserve(study, ctx) + grace:
+            late = time.time() > ctx.deadline - refit_reserve(study, ctx) + grace
+            if late and _any_complete(study):
                 for p in procs:
                     p.kill()
     finally:

@@ -284,7 +284,7 @@ def _fit(
         )
         searched = time.perf_counter()
         selection = _stages.select(plan, prepared, ctx, trials, ctx.deadline)
-        model = _stages.refit(prepared, ctx, selection)
+        model = _stages.refit(prepared, ctx, selection, workers=plan.workers)
         fit_seconds = time.perf_counter() - started_total
         timings = {
             "checks": round(search_started - started_total, 3),
