@@ -37,7 +37,7 @@ def test_a_lightgbm_champion_from_train_continues_boosting_and_wins(clean_env: P
     mlcycle.train(
         table(400, seed=0), "churned", name="churn", alias="production", budget=8,
         families=["lgbm"], max_trials=3, cv=3, workers=1, progress=False, explain=False,
-        card=False,
+        card=False, ensemble=False,
     )  # fmt: skip
     decision = update("churn", table(400, seed=1, rule="x1"))
     assert decision.kind == "update" and decision.promoted and decision.alias_moved == "production"
