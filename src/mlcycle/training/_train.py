@@ -7,9 +7,10 @@ rows without a target, profile it and infer its types (schema and kinds) once, i
 test split → search (Optuna, cross-validated, pruned, early-stopped; see ``_search``) →
 select the best trial or an ensemble → refit on all training rows → evaluate on the test
 split and explain → track every trial as a child run and register the bundle, with the
-schema inferred at profile time and its model card. The budget covers the data checks,
-the search and the refit (``fit_seconds``); evaluation, explanations and registration
-follow it.
+schema inferred at profile time and its model card. The budget is a deadline for the whole
+call: the search and the refit end early enough to leave the evaluation, explanations and
+records their share (:func:`after_refit_seconds`); ``fit_seconds`` is the time to the end of
+the refit. See ``docs/automl.md``.
 
 >>> result = mlcycle.train(df, target="churned", budget=60, name="churn")  # doctest: +SKIP
 >>> result.evaluation.metrics["auc"], result.version.version  # doctest: +SKIP
