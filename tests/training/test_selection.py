@@ -69,10 +69,8 @@ def test_gather_blends_out_of_fold_predictions_and_measures_the_noise() -> None:
     oofs = {i: np.column_stack([1 - s, s]) for i, s in enumerate(scores)}
     metric = get_metric("auc", "binary")
     mask = np.ones(400, dtype=bool)
-    trials = sorted(
-        (_trial(i, f, -float(metric(y, o))) for (i, o), f in zip(oofs.items(), ["hgb", "rf"])),
-        key=lambda t: t.value,  # type: ignore[arg-type, return-value]
-    )
+    records = [_trial(i, f, -float(metric(y, oofs[i]))) for i, f in enumerate(["hgb", "rf"])]
+    trials = sorted(records, key=lambda t: float(t.value))  # type: ignore[arg-type]
 
     def make(ensemble: bool) -> Candidates:
         return gather(
