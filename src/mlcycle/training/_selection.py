@@ -39,7 +39,7 @@ class Choice:
 
     @classmethod
     def single(cls, trial: TrialRecord, note: str | None = None) -> Choice:
-        return cls((trial,), np.asarray([1.0]), float(trial.value), note)  # type: ignore[arg-type]
+        return cls((trial,), np.asarray([1.0]), _loss(trial), note)
 
 
 @dataclass(frozen=True)
@@ -91,10 +91,9 @@ def gather(
     when ``ensemble`` is true, and kept to the members refitted before ``deadline``."""
     pool = _pool(complete)
     pairs = [(t, o) for t in pool if (o := oofs(t)) is not None]
-    best_value = float(complete[0].value)  # type: ignore[arg-type]  # complete trials have one
     chosen = None
     if ensemble and len(pairs) > 1:
-        chosen = _ensemble(pairs, y, mask, metric, labels, best_value, deadline)
+        chosen = _ensemble(pairs, y, mask, metric, labels, _loss(complete[0]), deadline)
     noise = _standard_error(complete[0], metric)
     return Candidates(complete, chosen, noise, metric.name, len(y), pairs)
 
@@ -150,6 +149,11 @@ def _affordable(
     return kept
 
 
+def _loss(trial: TrialRecord) -> float:
+    """A finished trial's out-of-fold loss (the candidates are finished trials only)."""
+    return float(trial.value)  # type: ignore[arg-type]
+
+
 def _standard_error(trial: TrialRecord, metric: Metric) -> float:
     """One standard error of the trial's fold losses: how far apart two models' scores
     can be by the luck of the folds alone (0 with fewer than two finite fold scores)."""
@@ -178,7 +182,7 @@ def ensemble(c: Candidates) -> Choice:
 def ensemble_beyond_noise(c: Candidates) -> Choice:
     """The ensemble only when it beats the best trial by more than one standard error."""
     e = c.ensemble
-    return e if e is not None and e.value < c.best.value - c.noise else best_trial(c)  # type: ignore[operator]
+    return e if e is not None and e.value < _loss(c.best) - c.noise else best_trial(c)
 
 
 def linear_within_noise(c: Candidates) -> Choice:
@@ -190,8 +194,8 @@ def linear_within_noise(c: Candidates) -> Choice:
     if c.best.family == "linear" or c.noise == 0:
         return chosen
     linear = next((t for t in c.complete if t.family == "linear"), None)
-    reference = c.best.value if c.rows < _SMALL else chosen.value
-    if linear is None or linear.value > reference + c.noise:  # type: ignore[operator]
+    reference = _loss(c.best) if c.rows < _SMALL else chosen.value
+    if linear is None or _loss(linear) > reference + c.noise:
         return chosen
     return Choice.single(
         linear,
@@ -205,7 +209,7 @@ def cheapest_within_noise(c: Candidates) -> Choice:
     rule's choice, else that choice: the one-standard-error rule with simplicity measured
     by cost, whatever the family."""
     chosen = ensemble(c)
-    near = [t for t in c.complete if t.value <= chosen.value + c.noise]  # type: ignore[operator]
+    near = [t for t in c.complete if _loss(t) <= chosen.value + c.noise]
     if not near:
         return chosen
     return Choice.single(min(near, key=lambda t: (t.refit_seconds(), t.value, t.number)))
