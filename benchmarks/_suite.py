@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["EXTRA", "SUITE", "SUITES", "Spec", "load", "write_split"]
+__all__ = ["EXTRA", "SUITE", "SUITES", "Spec", "load", "split", "write_split"]
 
 TEST_SIZE = 0.25
 SPLIT_SEED = 0
@@ -112,19 +112,25 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
+def split(frame: Any, spec: Spec, seed: int = SPLIT_SEED) -> tuple[Any, Any]:
+    """The train and test rows of a loaded data set: 25 % test, ``random_state=seed``,
+    stratified for classification (``seed=SPLIT_SEED`` is the split every benchmark scores)."""
+    from sklearn.model_selection import train_test_split
+
+    y = frame[spec.target]
+    stratify = y if spec.task != "regression" else None
+    return train_test_split(frame, test_size=TEST_SIZE, random_state=seed, stratify=stratify)
+
+
 def write_split(name: str, folder: Path) -> dict[str, Any]:
     """Split ``name`` (25 % test, ``random_state=0``, stratified for classification), write
     ``folder/train.parquet`` and ``folder/test.parquet`` and return what the driver needs to
     score: the test targets, the sorted class labels, sizes and a fingerprint of the rows."""
-    from sklearn.model_selection import train_test_split
-
     spec = SUITES["all"][name]
     frame = load(name)
     y = frame[spec.target]
     classify = spec.task != "regression"
-    train, test = train_test_split(
-        frame, test_size=TEST_SIZE, random_state=SPLIT_SEED, stratify=y if classify else None
-    )
+    train, test = split(frame, spec)
     folder.mkdir(parents=True, exist_ok=True)
     for part, rows in (("train", train), ("test", test)):
         partial = folder / f".{part}.parquet.partial"

@@ -56,11 +56,11 @@ def test_each_family_round_trips_through_bundle_and_registry(
 
 
 def test_an_ensemble_round_trips_and_never_scores_below_its_best_member(
-    cancer: pd.DataFrame, clean_env: Path
+    fishing: pd.DataFrame, clean_env: Path
 ) -> None:
     result = _fit(
-        cancer,
-        "diagnosis",
+        fishing,
+        "mode",
         families=["linear", "knn", "lgbm"],
         max_trials=6,
         name="ens",
@@ -68,12 +68,12 @@ def test_an_ensemble_round_trips_and_never_scores_below_its_best_member(
     )
     assert result.ensemble is not None, "three unlike families should ensemble on this data"
     assert isinstance(result.model, WeightedEnsemble)
-    assert result.ensemble["cv_score"] >= result.ensemble["best_single_cv_score"]
+    assert result.ensemble["cv_score"] <= result.ensemble["best_single_cv_score"]  # log-loss
     assert abs(sum(m["weight"] for m in result.ensemble["members"]) - 1) < 1e-9
     loaded = mlcycle.load_model("ens")
-    rows = cancer.drop(columns=["diagnosis"]).tail(25)
+    rows = fishing.drop(columns=["mode"]).tail(25)
     np.testing.assert_allclose(loaded.predict_proba(rows), result.predict_proba(rows), atol=1e-9)
-    assert set(loaded.predict(rows)) <= {"malignant", "benign"}
+    assert set(loaded.predict(rows)) <= set(fishing["mode"])
 
 
 def test_same_seed_one_worker_gives_the_same_best_configuration(

@@ -1,16 +1,15 @@
 """The stages of :func:`mlcycle.train`, each a function over typed objects.
 
 ``prepare_data`` (task, metric, leakage, test split, folds, kinds) → ``search`` (the
-Optuna trials) → ``select`` (best trial, ensemble, the simpler model within noise) →
-``refit`` (on all training rows) → ``evaluate`` (decision threshold, test metrics,
-explanations). :func:`mlcycle.training._train.train` runs them in that order over a
+Optuna trials) → ``select`` (the final model, by a rule of ``_selection``) → ``refit``
+(on all training rows) → ``evaluate`` (decision threshold, test metrics, explanations).
+:func:`mlcycle.training._train.train` runs them in that order over a
 :class:`~mlcycle.training._plan.TrainPlan` and a :class:`~mlcycle.training._plan.TrainTable`.
 """
 
 from __future__ import annotations
 
 import os
-import time
 import warnings
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -28,23 +27,24 @@ if TYPE_CHECKING:
     from mlcycle.explanation import Importance
     from mlcycle.training._plan import TrainPlan, TrainTable
     from mlcycle.training._search import SearchContext, TrialRecord
+    from mlcycle.training._selection import Candidates
 
 __all__ = [
     "Evaluated",
     "Prepared",
     "Selection",
     "check_target",
+    "choose",
     "detect_task",
     "evaluate",
+    "gather_candidates",
     "prepare_data",
     "refit",
     "search",
     "select",
 ]
 
-_ENSEMBLE_CANDIDATES = 20
 _MAX_CLASSES = 100
-_SMALL = 300  # training rows under which model selection is mostly noise
 
 
 @dataclass(frozen=True)
@@ -243,10 +243,26 @@ def select(
     ctx: SearchContext,
     trials: list[TrialRecord],
     final_deadline: float,
+    rule: str | None = None,
 ) -> Selection:
-    """The best trial, or an ensemble of trials when it beats it out of fold, or the linear
-    model when it is within noise of either."""
+    """The final model chosen from the trials by ``rule`` (by default the production rule,
+    :data:`~mlcycle.training._selection.RULE`; the others are in ``RULES``)."""
+    from mlcycle.training._selection import RULE
+
+    candidates = gather_candidates(plan, prepared, ctx, trials, final_deadline)
+    return choose(candidates, trials, rule or RULE)
+
+
+def gather_candidates(
+    plan: TrainPlan,
+    prepared: Prepared,
+    ctx: SearchContext,
+    trials: list[TrialRecord],
+    final_deadline: float,
+) -> Candidates:
+    """What every selection rule picks from: the finished trials, the ensemble, the noise."""
     from mlcycle.training._search import load_oof
+    from mlcycle.training._selection import gather
 
     complete = sorted(
         (t for t in trials if t.state == "complete" and t.value is not None),
@@ -259,56 +275,34 @@ def select(
             f"No trial finished within the budget of {plan.budget:g} s ({len(trials)} "
             f"started).{why} Raise --budget or use fewer rows or lighter families."
         )
-    best = complete[0]
-    best_value = float(best.value)  # type: ignore[arg-type]  # complete trials have one
-    candidates = _candidates(complete)
-    oofs = [load_oof(ctx, t.number) for t in candidates]
-    pairs = [(t, o) for t, o in zip(candidates, oofs, strict=True) if o is not None]
-    members, weights, value = [best], np.asarray([1.0]), best_value
-    if plan.ensemble and len(pairs) > 1:
-        members, weights, value = _ensemble(prepared, ctx, pairs, best_value, final_deadline)
-        members = members or [best]
-    # on small tables the ensemble's out-of-fold score is flattered by its own selection:
-    # there the linear model need only match the best single trial
-    reference = best_value if len(prepared.y) < _SMALL else min(best_value, value)
-    simple = _simplest_within_noise(complete, best, reference, prepared.metric)
-    notes: tuple[str, ...] = ()
-    if simple is not None:
-        members, weights, value = [simple], np.asarray([1.0]), float(simple.value or 0)
-        notes = (
-            f"Chose the linear model (trial {simple.number}): its cv {prepared.metric.name} is "
-            "within one standard error of the best, and simpler models generalise more "
-            "reliably.",
-        )
-        best = simple
-    oof = _blend(pairs, members, weights)
-    return Selection(trials, best, best_value, members, weights, value, oof, notes)
-
-
-def _ensemble(
-    prepared: Prepared,
-    ctx: SearchContext,
-    pairs: list[tuple[TrialRecord, np.ndarray]],
-    best_value: float,
-    final_deadline: float,
-) -> tuple[list[TrialRecord], np.ndarray, float]:
-    """Members, weights and loss of the greedy ensemble; no members when it does not win."""
-    from mlcycle.training._ensemble import select_ensemble
-
-    labels = prepared.labels
-    w, value = select_ensemble(
-        [o for _, o in pairs],
-        prepared.y,
-        ctx.valid_mask,
-        prepared.metric,
-        None if labels is None else np.arange(len(labels)),
+    return gather(
+        complete,
+        lambda t: load_oof(ctx, t.number),
+        y=prepared.y,
+        mask=ctx.valid_mask,
+        metric=prepared.metric,
+        labels=prepared.labels,
+        ensemble=plan.ensemble,
+        deadline=final_deadline,
     )
-    if not value < best_value - 1e-9:
-        return [], np.asarray([1.0]), best_value
-    chosen = [(t, wi) for (t, _), wi in zip(pairs, w, strict=True) if wi > 0]
-    chosen = _affordable(chosen, final_deadline)
-    weights = np.asarray([wi for _, wi in chosen])
-    return [t for t, _ in chosen], weights / weights.sum(), value if len(chosen) > 1 else best_value
+
+
+def choose(candidates: Candidates, trials: list[TrialRecord], rule: str) -> Selection:
+    """The :class:`Selection` that the selection rule named ``rule`` makes of ``candidates``."""
+    from mlcycle.training._selection import RULES
+
+    choice = RULES[rule](candidates)
+    best = choice.members[0] if len(choice.members) == 1 else candidates.best
+    return Selection(
+        trials,
+        best,
+        float(candidates.best.value),  # type: ignore[arg-type]  # complete trials have one
+        list(choice.members),
+        choice.weights,
+        choice.value,
+        candidates.blend(choice),
+        () if choice.note is None else (choice.note,),
+    )
 
 
 def refit(prepared: Prepared, ctx: SearchContext, selection: Selection, workers: int = 1) -> Any:
@@ -631,68 +625,3 @@ def _final_rounds(record: TrialRecord) -> int | None:
         return None
     # all rows instead of 85 % of a training fold: a few more rounds
     return max(1, round(float(np.mean(record.rounds)) * 1.2))
-
-
-def _simplest_within_noise(
-    complete: list[TrialRecord], best: TrialRecord, best_loss: float, metric: Any
-) -> TrialRecord | None:
-    """The best linear trial when it is within one standard error of the best model.
-
-    The one-standard-error rule (Breiman et al.): differences smaller than the fold-to-fold
-    spread are noise, and among models the data cannot tell apart the simplest is the one
-    to trust. The spread is that of the best single trial's fold scores.
-    """
-    from mlcycle.evaluation import loss
-
-    if best.family == "linear" or len(best.fold_scores) < 2:
-        return None
-    linear = next((t for t in complete if t.family == "linear"), None)
-    if linear is None or linear.value is None:
-        return None
-    losses = np.asarray([loss(metric, s) for s in best.fold_scores], dtype=np.float64)
-    losses = losses[np.isfinite(losses)]
-    if len(losses) < 2:
-        return None
-    standard_error = float(np.std(losses, ddof=1) / np.sqrt(len(losses)))
-    return linear if linear.value <= best_loss + standard_error else None
-
-
-def _candidates(complete: list[TrialRecord]) -> list[TrialRecord]:
-    """The best trials overall plus the best two of each family: an ensemble needs variety."""
-    chosen = complete[:_ENSEMBLE_CANDIDATES]
-    numbers = {t.number for t in chosen}
-    for family in dict.fromkeys(t.family for t in complete):
-        for trial in [t for t in complete if t.family == family][:2]:
-            if trial.number not in numbers:
-                chosen.append(trial)
-                numbers.add(trial.number)
-    return chosen
-
-
-def _blend(
-    pairs: list[tuple[TrialRecord, np.ndarray]], members: list[TrialRecord], weights: np.ndarray
-) -> np.ndarray | None:
-    """The final model's out-of-fold predictions: its members' blended with its weights."""
-    by_number = {t.number: o for t, o in pairs}
-    if not all(m.number in by_number for m in members):
-        return None
-    total = np.zeros_like(by_number[members[0].number])
-    for member, weight in zip(members, weights, strict=True):
-        total = total + float(weight) * by_number[member.number]
-    return total
-
-
-def _affordable(
-    chosen: list[tuple[TrialRecord, float]], deadline: float
-) -> list[tuple[TrialRecord, float]]:
-    """Keep the heaviest members whose refits fit before the deadline (at least one)."""
-    ordered = sorted(chosen, key=lambda pair: -pair[1])
-    left = deadline - time.time()
-    kept: list[tuple[TrialRecord, float]] = []
-    for trial, weight in ordered:
-        cost = trial.refit_seconds()
-        if kept and cost > left:
-            continue
-        kept.append((trial, weight))
-        left -= cost
-    return kept
