@@ -372,7 +372,7 @@ def default_trials(ctx: SearchContext) -> list[dict[str, Any]]:
     n_rows = len(ctx.y)
     order = [name for name in FIRST if name in ctx.families]
     order += [name for name in ctx.families if name not in order]
-    configs = [(name, {}) for name in order]
+    configs: list[tuple[str, dict[str, Any]]] = [(name, {}) for name in order]
     configs += [(name, values) for name, values in PORTFOLIO if name in ctx.families]
     trials = []
     for name, values in configs:
