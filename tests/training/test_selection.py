@@ -131,3 +131,21 @@ def test_a_table_where_trees_beat_linear_models_registers_trees(clean_env: Path)
     linear = LinearRegression().fit(frame.drop(columns="y"), frame["y"])
     registered_error = np.mean((result.predict(x_fresh) - signal) ** 2)
     assert registered_error < 0.8 * np.mean((linear.predict(x_fresh) - signal) ** 2)
+
+
+def test_the_queued_within_noise_rule_prefers_a_configuration_fixed_before_any_score() -> None:
+    # trials 0-10 were queued (defaults, portfolio); 40 was sampled after seeing scores
+    sampled, default = _trial(40, "knn", -0.700), _trial(3, "linear", -0.695)
+    far_default = _trial(5, "rf", -0.650)
+    ordered = sorted((sampled, default, far_default), key=lambda t: (t.value, t.number))
+    near = Candidates(ordered, None, 0.01, "auc", 140, [], queued=11)
+    assert RULES["queued_within_noise"](near).members == (default,)
+    assert RULES[RULE](near).members == (sampled,)
+    # a queued configuration beyond the noise is not taken, nor when nothing was queued
+    ordered = sorted((sampled, far_default), key=lambda t: (t.value, t.number))
+    assert RULES["queued_within_noise"](
+        Candidates(ordered, None, 0.01, "auc", 140, [], 11)
+    ).members == (sampled,)
+    assert RULES["queued_within_noise"](
+        Candidates(ordered, None, 0.01, "auc", 140, [], 0)
+    ).members == (sampled,)

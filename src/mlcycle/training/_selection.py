@@ -59,6 +59,9 @@ class Candidates:
     metric: str
     rows: int
     pairs: list[tuple[TrialRecord, np.ndarray]]
+    queued: int = 0
+    """Trials numbered below this were queued before the search saw any score (each
+    family's defaults and the portfolio, or the grid)."""
 
     @property
     def best(self) -> TrialRecord:
@@ -85,6 +88,7 @@ def gather(
     labels: np.ndarray | None,
     ensemble: bool,
     deadline: float,
+    queued: int = 0,
 ) -> Candidates:
     """The candidates of ``complete`` (sorted, best first; at least one): the ensemble is
     built from the out-of-fold predictions ``oofs`` returns on the validated rows ``mask``
@@ -95,7 +99,7 @@ def gather(
     if ensemble and len(pairs) > 1:
         chosen = _ensemble(pairs, y, mask, metric, labels, _loss(complete[0]), deadline)
     noise = _standard_error(complete[0], metric)
-    return Candidates(complete, chosen, noise, metric.name, len(y), pairs)
+    return Candidates(complete, chosen, noise, metric.name, len(y), pairs, queued)
 
 
 def _pool(complete: list[TrialRecord]) -> list[TrialRecord]:
@@ -215,12 +219,32 @@ def cheapest_within_noise(c: Candidates) -> Choice:
     return Choice.single(min(near, key=lambda t: (t.refit_seconds(), t.value, t.number)))
 
 
+def queued_within_noise(c: Candidates) -> Choice:
+    """``ensemble_beyond_noise``'s choice, unless it is a single trial found by the search
+    and a queued configuration (a family's defaults or the portfolio) is within one
+    standard error of it: then the best queued one. The best of hundreds of sampled trials
+    is flattered by having been picked among them (most on small tables); the few queued
+    configurations were fixed before any score was seen."""
+    chosen = ensemble_beyond_noise(c)
+    if len(chosen.members) > 1 or c.best.number < c.queued or c.noise == 0:
+        return chosen
+    first = next((t for t in c.complete if t.number < c.queued), None)
+    if first is None or _loss(first) > _loss(c.best) + c.noise:
+        return chosen
+    return Choice.single(
+        first,
+        f"Chose trial {first.number} ({first.family}, a configuration tried first): its cv "
+        f"{c.metric} is within one standard error of the best sampled trial's.",
+    )
+
+
 RULES: dict[str, Callable[[Candidates], Choice]] = {
     "best": best_trial,
     "ensemble": ensemble,
     "ensemble_beyond_noise": ensemble_beyond_noise,
     "linear_within_noise": linear_within_noise,
     "cheapest_within_noise": cheapest_within_noise,
+    "queued_within_noise": queued_within_noise,
 }
 """Every rule by name; ``best`` is the reference the others are measured against."""
 

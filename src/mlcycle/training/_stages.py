@@ -261,7 +261,7 @@ def gather_candidates(
     final_deadline: float,
 ) -> Candidates:
     """What every selection rule picks from: the finished trials, the ensemble, the noise."""
-    from mlcycle.training._search import load_oof
+    from mlcycle.training._search import default_trials, load_oof
     from mlcycle.training._selection import gather
 
     complete = sorted(
@@ -284,6 +284,7 @@ def gather_candidates(
         labels=prepared.labels,
         ensemble=plan.ensemble,
         deadline=final_deadline,
+        queued=len(ctx.grid or default_trials(ctx)),
     )
 
 
