@@ -403,29 +403,33 @@ def _stopper(ctx: SearchContext) -> Callable[[Any, Any], None]:
     return callback
 
 
+def _complete(study: Any) -> list[Any]:
+    """The study's finished trials (one read of its storage)."""
+    import optuna
+
+    return study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+
+
 def _any_complete(study: Any) -> bool:
     """Whether a trial has finished: until one has, the budget stops nothing, because a
     model a little late is better than none at all."""
-    import optuna
-
-    return bool(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
+    return bool(_complete(study))
 
 
-def refit_reserve(study: Any, ctx: SearchContext) -> float:
+def refit_reserve(study: Any, ctx: SearchContext, complete: list[Any] | None = None) -> float:
     """Seconds to keep before ``ctx.deadline`` for refitting the best configurations (an
-    ensemble's members) on all rows, from the trials' measured fold times.
+    ensemble's members) on all rows, from the trials' measured fold times; ``complete``:
+    the study's finished trials when the caller has read them already.
 
     Fold times are measured on this machine as it is now, so a core taken by another
     process makes the trials, and so the reserve, longer: the budget holds under load.
     """
-    import optuna
-
-    complete = [
+    scored = [
         t
-        for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        for t in (_complete(study) if complete is None else complete)
         if t.value is not None and math.isfinite(t.value)
     ]
-    complete.sort(key=lambda t: t.value)
+    complete = sorted(scored, key=lambda t: t.value)
     estimate = sum(refit_estimate(t.user_attrs.get("fold_seconds") or []) for t in complete[:4])
     return min(0.3 * ctx.budget, 1.2 * estimate + 0.5)
 
@@ -489,8 +493,9 @@ def run_search(
             time.sleep(0.25)
             if on_progress is not None:
                 on_progress(records(study))
-            late = time.time() > ctx.deadline - refit_reserve(study, ctx) + grace
-            if late and _any_complete(study):
+            complete = _complete(study)  # read once for the reserve and the check below
+            late = time.time() > ctx.deadline - refit_reserve(study, ctx, complete) + grace
+            if late and complete:
                 for p in procs:
                     p.kill()
     finally:

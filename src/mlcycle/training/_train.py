@@ -280,7 +280,7 @@ def _fit(
             plan,
             prepared,
             scratch=scratch,
-            deadline=started_wall + plan.budget - after_refit_seconds(plan, len(prepared.y)),
+            deadline=started_wall + plan.budget - after_refit_seconds(plan),
             console=console,
         )
         searched = time.perf_counter()
@@ -319,7 +319,7 @@ def _preload(plan: TrainPlan) -> None:
     threading.Thread(target=run, name="mlcycle-preload", daemon=True).start()
 
 
-def after_refit_seconds(plan: TrainPlan, n_rows: int) -> float:
+def after_refit_seconds(plan: TrainPlan) -> float:
     """Seconds of the budget kept for what follows the refit: the test-split evaluation,
     the explanations (when asked for) and the records (trials, bundle, reference)."""
     reserve = 1.0 + 0.03 * plan.budget
