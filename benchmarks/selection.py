@@ -148,6 +148,7 @@ def worker(args: argparse.Namespace) -> None:
         "seed": args.seed,
         "task": spec.task,
         "budget": args.budget,
+        "rows": candidates.rows,
         "trials": len(candidates.complete),
         "search_seconds": round(searched, 1),
         "noise": candidates.noise,

@@ -122,9 +122,23 @@ def register_model(
     schema: Schema | None = None,
     alias: str | None = None,
     workspace: Workspace | None = None,
+    example: Any = None,
+    task: str | None = None,
+    classes: list[Any] | None = None,
+    output: str | None = None,
+    feature_names: list[str] | None = None,
     **fields: Any,
 ) -> ModelVersion:
     """Register a model trained anywhere as a version that serves and is monitored.
+
+    ``model`` is a fitted estimator (scikit-learn, LightGBM, XGBoost, mlcycle's networks), a
+    ``torch.nn.Module`` taking one float tensor of shape (rows, features), with ``example=``
+    a batch of such rows (it is exported to ONNX and checked against the module; the
+    weights are kept as safetensors), or the path of an ``.onnx`` file from any framework,
+    with ``schema=`` (or ``feature_names=``) naming the input tensor's columns in order.
+    For the last two, ``task=`` (binary, multiclass, regression), ``classes=`` (the label of
+    each output column) and ``output=`` (``logits``, ``probabilities`` or ``values``) say
+    how the output reads.
 
     :func:`mlcycle.registry.register_model` (which this calls) loads the model back as
     serving will, refuses what would not load, and infers the input schema: ``schema=``,
@@ -138,9 +152,26 @@ def register_model(
 
     >>> mlcycle.register_model("iris", model, reference_data=X)  # doctest: +SKIP
     """
+    from mlcycle.nn import is_network_or_graph
     from mlcycle.registry import check_schema_matches
     from mlcycle.registry import register_model as register
 
+    if model is not None and is_network_or_graph(model):
+        from mlcycle.nn import as_tensor_model
+
+        model, schema, rows = as_tensor_model(
+            model, example=example, schema=schema, task=task, classes=classes, output=output,
+            feature_names=feature_names,
+        )  # fmt: skip
+        if input_example is None:
+            input_example = rows
+    elif example is not None or task or classes is not None or output or feature_names:
+        from mlcycle.exceptions import BadParameterError
+
+        raise BadParameterError(
+            "register_model(example=, task=, classes=, output=, feature_names=) describe a "
+            "torch.nn.Module or an .onnx file; this model carries its own."
+        )
     if reference_data is not None:
         import pandas as pd
 

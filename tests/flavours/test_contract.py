@@ -115,11 +115,13 @@ def test_round_trip_gives_identical_outputs(case: Case, tmp_path: Path) -> None:
         np.testing.assert_array_equal(got.probabilities, want.probabilities)
         assert got.classes == want.classes == loaded.decision.classes
     if case.flavour != "onnx":  # the bundle answers as the model itself (threshold aside)
+        # a network is served by its ONNX export, which float32 rounds apart from PyTorch
+        atol = 1e-5 if case.flavour == "torch" else 1e-12
         raw = case.model.predict_proba(case.X) if loaded.decision.is_classifier else None
         if raw is not None:
-            np.testing.assert_allclose(got.probabilities, raw, rtol=0, atol=1e-12)
+            np.testing.assert_allclose(got.probabilities, raw, rtol=0, atol=atol)
         else:
-            np.testing.assert_allclose(got.labels, case.model.predict(case.X), rtol=1e-12)
+            np.testing.assert_allclose(got.labels, case.model.predict(case.X), rtol=atol)
     if loaded.decision.threshold is not None:
         assert got.probabilities is not None
         expected = np.asarray(loaded.decision.classes)[

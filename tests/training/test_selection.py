@@ -149,3 +149,17 @@ def test_the_queued_within_noise_rule_prefers_a_configuration_fixed_before_any_s
     assert RULES["queued_within_noise"](
         Candidates(ordered, None, 0.01, "auc", 140, [], 0)
     ).members == (sampled,)
+
+
+def test_the_size_rule_takes_any_better_ensemble_on_a_small_table_only() -> None:
+    from mlcycle.training._selection import SMALL_TABLE
+
+    hgb, rf = _trial(0, "hgb", -0.830), _trial(1, "rf", -0.826)
+    within = Choice((hgb, rf), np.asarray([0.5, 0.5]), -0.835)  # better by less than the noise
+    ordered = [hgb, rf]
+    small = Candidates(ordered, within, 0.01, "auc", SMALL_TABLE - 1, [])
+    large = Candidates(ordered, within, 0.01, "auc", SMALL_TABLE, [])
+    rule = RULES["ensemble_when_small"]
+    assert rule(small) is within
+    assert _families(rule(large)) == ["hgb"]
+    assert _families(rule(Candidates(ordered, None, 0.01, "auc", 100, []))) == ["hgb"]

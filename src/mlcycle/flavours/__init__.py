@@ -1,7 +1,9 @@
 """Model flavours: how each kind of model is stored in a bundle and loaded back, no pickle.
 
 ``sklearn`` (skops with a fixed trusted-type list), ``lightgbm`` (the booster's text
-format), ``xgboost`` (the booster's JSON format) and ``onnx`` (a graph from :func:`to_onnx`).
+format), ``xgboost`` (the booster's JSON format), ``onnx`` (a graph from :func:`to_onnx`),
+``torch`` (a network: safetensors weights, its architecture and its checked ONNX export) and
+``tensor`` (an ONNX graph from any framework fed one tensor; :mod:`mlcycle.flavours.tensor`).
 See :class:`Flavour` for the contract every flavour meets. :mod:`mlcycle.flavours.onnx`
 converts models to ONNX graphs (the server's fast path and the ``onnx`` flavour).
 """
@@ -17,6 +19,7 @@ __all__ = [
     "OnnxGraph",
     "OnnxPredictor",
     "SavedModel",
+    "TensorModel",
     "canonical_json",
     "detect_flavour",
     "get_flavour",
@@ -38,6 +41,7 @@ __getattr__, __dir__ = lazy_exports(
         "OnnxPredictor": "mlcycle.flavours._onnx_flavour",
         "load_skops": "mlcycle.flavours._sklearn",
         "to_onnx": "mlcycle.flavours._onnx_flavour",
+        "TensorModel": "mlcycle.flavours.tensor",
     },
     globals(),
 )

@@ -39,6 +39,8 @@ FLAVOURS: dict[str, str] = {
     "lightgbm": "mlcycle.flavours._lightgbm:LightGBMFlavour",
     "xgboost": "mlcycle.flavours._xgboost:XGBoostFlavour",
     "onnx": "mlcycle.flavours._onnx_flavour:OnnxFlavour",
+    "torch": "mlcycle.flavours._torch:TorchFlavour",
+    "tensor": "mlcycle.flavours.tensor:TensorFlavour",
     "sklearn": "mlcycle.flavours._sklearn:SklearnFlavour",
 }
 """Flavour name -> ``module:Class``, imported on first use; detection tries them in order."""
@@ -137,8 +139,9 @@ def detect_flavour(model: object) -> Flavour:
     raise BundleError(
         f"Cannot bundle a {type(model).__module__}.{type(model).__qualname__}: mlcycle bundles "
         "scikit-learn estimators and Pipelines, LightGBM models (LGBMClassifier, "
-        "LGBMRegressor, Booster), XGBoost models (XGBClassifier, XGBRegressor, Booster) and "
-        "ONNX graphs (mlcycle.flavours.OnnxGraph)."
+        "LGBMRegressor, Booster), XGBoost models (XGBClassifier, XGBRegressor, Booster), "
+        "ONNX graphs (mlcycle.flavours.OnnxGraph) and networks (mlcycle.nn.MLPEstimator; "
+        "a torch.nn.Module through mlcycle.register_model(name, module, example=batch))."
     )
 
 

@@ -177,6 +177,8 @@ def build_served_model(
     stored = _stored_onnx_runner(model, classes is not None)
     if stored is not None:
         runner, chosen, note = stored, "onnx", "the bundle's own ONNX graph"
+    elif _is_tensor_model(model):  # a network: its predict runs its own graph, whatever engine
+        chosen, note = "onnx", "the network's own ONNX graph"
     elif engine in ("auto", "onnx"):
         onnx_runner, note = _onnx_runner(model, schema, classes is not None)
         if onnx_runner is not None:
@@ -187,6 +189,12 @@ def build_served_model(
     return ServedModel(
         name, version, bundle, schema, compiled, classes, decision, chosen, note, runner
     )
+
+
+def _is_tensor_model(model: Any) -> bool:
+    from mlcycle.flavours import TensorModel
+
+    return isinstance(model, TensorModel)
 
 
 def _stored_onnx_runner(model: Any, classifier: bool) -> Runner | None:

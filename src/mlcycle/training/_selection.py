@@ -26,6 +26,10 @@ __all__ = ["RULE", "RULES", "Candidates", "Choice", "gather"]
 
 _ENSEMBLE_CANDIDATES = 20
 _SMALL = 300  # training rows under which model selection is mostly noise
+SMALL_TABLE = 750
+"""Training rows under which ``ensemble_when_small`` takes the ensemble whenever it is
+better out of fold: 1,000 rows of a table less the 25 % the benchmarks hold out. The
+evidence for both sides of it is in docs/automl.md."""
 
 
 @dataclass(frozen=True)
@@ -189,6 +193,14 @@ def ensemble_beyond_noise(c: Candidates) -> Choice:
     return e if e is not None and e.value < _loss(c.best) - c.noise else best_trial(c)
 
 
+def ensemble_when_small(c: Candidates) -> Choice:
+    """``ensemble`` on fewer than :data:`SMALL_TABLE` training rows, else
+    ``ensemble_beyond_noise``. With hundreds of trials on a few hundred rows the best trial's
+    out-of-fold score is mostly the luck of being picked among them, and averaging the
+    ensemble's members undoes more of that luck than the ensemble's own selection adds."""
+    return ensemble(c) if c.rows < SMALL_TABLE else ensemble_beyond_noise(c)
+
+
 def linear_within_noise(c: Candidates) -> Choice:
     """The best linear trial when within one standard error of the ensemble or best trial
     (of the best trial alone under 300 rows, where the ensemble's score flatters it), else
@@ -242,13 +254,16 @@ RULES: dict[str, Callable[[Candidates], Choice]] = {
     "best": best_trial,
     "ensemble": ensemble,
     "ensemble_beyond_noise": ensemble_beyond_noise,
+    "ensemble_when_small": ensemble_when_small,
     "linear_within_noise": linear_within_noise,
     "cheapest_within_noise": cheapest_within_noise,
     "queued_within_noise": queued_within_noise,
 }
 """Every rule by name; ``best`` is the reference the others are measured against."""
 
-RULE = "ensemble_beyond_noise"
-"""The rule ``train`` uses: of the five, the one with the best mean test difference, the
-fewest losses, the smallest worst case and the least spread across splits over the 24
-tables of the suites (docs/automl.md has the table; the differences are within noise)."""
+RULE = "ensemble_when_small"
+"""The rule ``train`` uses. On the 11 tables under 1,000 rows, taking the ensemble whenever
+it is better out of fold gained on held-out splits at 60 s (+0.0052, 13 wins, 17 ties,
+3 losses over 33 runs) and at 20 s (+0.0071); over all 24 tables ``ensemble_beyond_noise``
+had the fewest losses and the smallest worst case, and it stays the rule for larger tables.
+docs/automl.md has the tables; every difference is within the tables' noise."""
