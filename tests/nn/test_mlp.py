@@ -174,3 +174,13 @@ def test_bad_data_is_one_clear_error() -> None:
         MLPEstimator().fit(pd.DataFrame({"a": ["x", "y", "z"]}), ["k", "k", "k"])
     with pytest.raises(DataError, match="rows"):
         MLPEstimator().fit(pd.DataFrame({"a": [1.0, 2.0]}), [1.0, 2.0, 3.0])
+
+
+def test_a_second_fit_forgets_the_first() -> None:
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    model = MLPEstimator(max_epochs=2).fit(X, np.where(y == 1, "yes", "no"))
+    model.fit(X, np.where(y == 1, "b", "a"))
+    assert list(model.classes_) == ["a", "b"]
+    regression = MLPEstimator(max_epochs=2, task="regression").fit(X, y * 10.0)
+    regression.fit(X, y * 100.0)
+    assert 20 < regression.target_mean_ < 80

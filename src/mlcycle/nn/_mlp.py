@@ -162,6 +162,8 @@ class MLPEstimator(BaseEstimator):
         y = np.asarray(y)
         if len(y) != len(X):
             raise DataError(f"X has {len(X)} rows and y {len(y)}.")
+        for stale in ("classes_", "target_mean_", "target_scale_"):  # a second fit starts anew
+            self.__dict__.pop(stale, None)
         self.device_ = resolve_device(self.device)
         self.precision_ = resolve_precision(self.precision, self.device_)
         self.task_ = _task(self.task, y)
