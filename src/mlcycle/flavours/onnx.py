@@ -84,20 +84,26 @@ def convert(model: object, schema: Schema) -> tuple[bytes | None, str]:
 # -- running -------------------------------------------------------------------------------
 
 
+def category_token(value: Any, missing: str) -> str:
+    """The token mlcycle's ColumnCaster makes of one category value (3, 3.0 and "3" are "3";
+    True is "True"), ``missing`` for a missing one. Tensor models' vocabularies use it too."""
+    if isinstance(value, str):
+        return value
+    if value is None or (isinstance(value, float | np.floating) and value != value):
+        return missing
+    if isinstance(value, bool | np.bool_ | int | np.integer):
+        return str(bool(value)) if isinstance(value, bool | np.bool_) else str(int(value))
+    if isinstance(value, float | np.floating):
+        return str(int(value)) if float(value).is_integer() else str(float(value))
+    return missing if str(value) in ("<NA>", "NaT") else str(value)
+
+
 def _tokenizer(dtype: str, missing: str, fold: bool) -> Callable[[Any], np.ndarray]:
-    """A column's values -> the tokens mlcycle's ColumnCaster makes of them (3, 3.0 and "3"
-    are "3"; True is "True"), with ``missing`` in place of a missing value."""
+    """A column's values -> the tokens mlcycle's ColumnCaster makes of them
+    (:func:`category_token`), with ``missing`` in place of a missing value."""
 
     def token(value: Any) -> str:
-        if isinstance(value, str):
-            return value
-        if value is None or (isinstance(value, float | np.floating) and value != value):
-            return missing
-        if isinstance(value, bool | np.bool_ | int | np.integer):
-            return str(bool(value)) if isinstance(value, bool | np.bool_) else str(int(value))
-        if isinstance(value, float | np.floating):
-            return str(int(value)) if float(value).is_integer() else str(float(value))
-        return missing if str(value) in ("<NA>", "NaT") else str(value)
+        return category_token(value, missing)
 
     def booleans(values: Any) -> np.ndarray:  # 0/1 floats of a boolean column
         floats = np.asarray(values, dtype=np.float64).tolist()

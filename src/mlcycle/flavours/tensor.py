@@ -293,30 +293,16 @@ def encode(spec: dict[str, Any], X: Any) -> dict[str, np.ndarray]:
 
 
 def tokens(values: Any) -> np.ndarray:
-    """Each value as the text its category is known by (3, 3.0 and "3" are "3"; missing
-    values are one token that no vocabulary holds)."""
+    """Each value as the text its category is known by (:func:`~mlcycle.flavours.onnx.
+    category_token`: 3, 3.0 and "3" are "3"); missing values are one token that no
+    vocabulary holds."""
     import numpy as np
     import pandas as pd
 
-    series = pd.Series(values)
-    if pd.api.types.is_bool_dtype(series):
-        out = series.astype(object).map(str)
-    else:
+    from mlcycle.flavours.onnx import category_token
 
-        def token(value: Any) -> str:
-            if value is None or (isinstance(value, float | np.floating) and value != value):
-                return MISSING_TOKEN
-            if isinstance(value, bool | np.bool_):
-                return str(bool(value))
-            if isinstance(value, int | np.integer):
-                return str(int(value))
-            if isinstance(value, float | np.floating):
-                return str(int(value)) if float(value).is_integer() else str(float(value))
-            text = str(value)
-            return MISSING_TOKEN if text in ("<NA>", "NaT") else text
-
-        out = series.astype(object).map(token)
-    return out.to_numpy(dtype=object)
+    listed = pd.Series(values).astype(object).tolist()
+    return np.array([category_token(v, MISSING_TOKEN) for v in listed], dtype=object)
 
 
 def _indices(values: Any, vocab: list[str]) -> np.ndarray:
