@@ -164,15 +164,11 @@ class TensorModel:
             self._session = open_session(self.graph, self.spec)
         return self._session
 
-    def encode(self, X: Any) -> dict[str, np.ndarray]:
-        """The graph's input arrays for the rows of ``X`` (a DataFrame with the columns)."""
-        return encode(self.spec, X)
-
     def raw(self, X: Any) -> np.ndarray:
         """The graph's first output for ``X``, float64, one row per input row."""
         import numpy as np
 
-        out = np.asarray(self.session().run(None, self.encode(X))[0], dtype=np.float64)
+        out = np.asarray(self.session().run(None, encode(self.spec, X))[0], dtype=np.float64)
         return out.reshape(len(out), -1)
 
     def _predict_proba(self, X: Any) -> np.ndarray:

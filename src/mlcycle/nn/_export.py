@@ -34,7 +34,8 @@ def export_onnx(module: Any, inputs: list[Any], names: list[str]) -> bytes:
         path = os.path.join(tmp, "model.onnx")
         with warnings.catch_warnings():
             # The TorchScript exporter is deprecated in favour of torch.export's (dynamo=True),
-            # which needs onnxscript and took 3.3 s against 1.3 s for a two-layer MLP here,
+            # which needs onnxscript and took 3.3 s against 1.3 s for a two-layer MLP here (first
+            # export in a fresh process, one run each),
             # for the same outputs; it is used while PyTorch ships it.
             warnings.simplefilter("ignore")
             try:

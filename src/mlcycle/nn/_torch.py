@@ -42,7 +42,7 @@ def resolve_device(device: str) -> str:
 
 def resolve_precision(precision: str, device: str) -> str:
     """``auto`` -> bf16 on a GPU that has it, fp16 on other GPUs, fp32 on the CPU (bf16 on
-    the CPU is slower than fp32 on most CPUs without AMX); fp16 on the CPU is refused."""
+    the CPU is not timed here, so it is asked for, not chosen); fp16 on the CPU is refused."""
     if precision not in PRECISIONS:
         raise BadParameterError(
             f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}."
